@@ -45,5 +45,5 @@ chiral_find_mvn() {
 
 # The materialized headless node product.
 chiral_product_dir() {
-  echo "$CHIRAL_ROOT/product/target/products/chiral-node/linux/gtk/x86_64/chiral-node"
+  echo "$CHIRAL_ROOT/product/target/products/io.chiral.node.product/linux/gtk/x86_64/chiral-node"
 }

@@ -1,0 +1,108 @@
+package io.chiral.node.internal;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Dictionary;
+import java.util.Hashtable;
+import java.util.Map;
+import java.util.Objects;
+import java.util.logging.Logger;
+
+import org.osgi.framework.BundleContext;
+import org.osgi.service.cm.Configuration;
+import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+
+/**
+ * Turns the daemon's command line (system properties set by the {@code chiral} launcher) into ConfigAdmin
+ * configurations, one per component PID, so that every component is configured the OSGi way and a protocol
+ * bundle installed later finds its configuration waiting. Configurations are created with location "?" so they
+ * bind to whichever bundle provides the PID, also after it is reinstalled.
+ *
+ * <ul>
+ * <li>{@code chiral.data} (required to configure anything): the node data directory</li>
+ * <li>{@code chiral.http.port}, {@code chiral.control.port}: 0 or absent = the port remembered in
+ * {@code <data>/config}, else any free one</li>
+ * <li>{@code chiral.bind}: address protocols listen on (default 0.0.0.0)</li>
+ * <li>{@code chiral.max.upload.rate}, {@code chiral.max.download.rate}: bytes per second, 0 = unlimited</li>
+ * </ul>
+ */
+@Component(immediate = true)
+public class NodeConfigurator {
+    private static final Logger LOG = Logger.getLogger(NodeConfigurator.class.getName());
+
+    @Activate
+    public NodeConfigurator(@Reference ConfigurationAdmin cm, BundleContext context) throws IOException {
+        String data = context.getProperty("chiral.data");
+        if (data == null || data.isBlank()) {
+            LOG.info("chiral.data is not set: the node is not configured (components stay inactive)");
+            return;
+        }
+        Path dataDir = Path.of(data).toAbsolutePath().normalize();
+        for (String sub : new String[] {"store", "downloads", "keystore", "config"}) {
+            Files.createDirectories(dataDir.resolve(sub));
+        }
+        Path config = dataDir.resolve("config");
+        update(cm, "io.chiral.core.store", Map.of("dataDir", dataDir.toString()));
+        update(cm, "io.chiral.net", Map.of(
+                "maxUploadRate", parseRate(context.getProperty("chiral.max.upload.rate")),
+                "maxDownloadRate", parseRate(context.getProperty("chiral.max.download.rate"))));
+        update(cm, "io.chiral.protocol.http", Map.of(
+                "port", port(context.getProperty("chiral.http.port")),
+                "bind", Objects.requireNonNullElse(context.getProperty("chiral.bind"), "0.0.0.0"),
+                "portFile", config.resolve("http.port").toString()));
+        update(cm, "io.chiral.node.control", Map.of(
+                "dataDir", dataDir.toString(),
+                "port", port(context.getProperty("chiral.control.port"))));
+        LOG.info("node data directory " + dataDir);
+    }
+
+    private static void update(ConfigurationAdmin cm, String pid, Map<String, Object> values) throws IOException {
+        Configuration c = cm.getConfiguration(pid, "?");
+        Dictionary<String, Object> current = c.getProperties();
+        Dictionary<String, Object> next = new Hashtable<>();
+        values.forEach(next::put);
+        if (current != null && sameValues(current, values)) {
+            return; // unchanged: do not restart components
+        }
+        c.update(next);
+    }
+
+    private static boolean sameValues(Dictionary<String, Object> current, Map<String, Object> values) {
+        for (Map.Entry<String, Object> e : values.entrySet()) {
+            if (!e.getValue().equals(current.get(e.getKey()))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static int port(String s) {
+        if (s == null || s.isBlank()) {
+            return 0;
+        }
+        int p = Integer.parseInt(s.strip());
+        if (p < 0 || p > 65535) {
+            throw new IllegalArgumentException("port out of range: " + p);
+        }
+        return p;
+    }
+
+    /** Parses a rate such as {@code 8M}, {@code 512k}, {@code 1000000}: bytes per second. */
+    static long parseRate(String s) {
+        if (s == null || s.isBlank()) {
+            return 0L;
+        }
+        String t = s.strip().toUpperCase(java.util.Locale.ROOT);
+        long mul = 1;
+        char last = t.charAt(t.length() - 1);
+        if (last == 'K' || last == 'M' || last == 'G') {
+            mul = last == 'K' ? 1024L : last == 'M' ? 1024L * 1024 : 1024L * 1024 * 1024;
+            t = t.substring(0, t.length() - 1);
+        }
+        return Long.parseLong(t) * mul;
+    }
+}
