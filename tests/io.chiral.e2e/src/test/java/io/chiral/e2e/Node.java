@@ -1,0 +1,207 @@
+package io.chiral.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+/** A real node: {@code ./chiral daemon} in its own process, driven with the {@code ./chiral} client. */
+final class Node implements AutoCloseable {
+    static final Path ROOT = Path.of(System.getProperty("chiral.root", "../..")).toAbsolutePath().normalize();
+    static final Path CHIRAL = ROOT.resolve("chiral");
+
+    /** Result of one client command. */
+    record Result(int exit, String out, String err) {
+        String lastLine() {
+            String[] lines = out.strip().split("\n");
+            return lines[lines.length - 1].strip();
+        }
+
+        JsonObject json() {
+            return JsonParser.parseString(out).getAsJsonObject();
+        }
+
+        Result ok() {
+            if (exit != 0) {
+                fail("command failed (exit " + exit + "): " + err + out);
+            }
+            return this;
+        }
+    }
+
+    final Path data;
+    final List<String> flags;
+    private Process process;
+    private final Path log;
+
+    private Node(Path data, List<String> flags) {
+        this.data = data;
+        this.flags = flags;
+        this.log = data.resolveSibling(data.getFileName() + ".log");
+    }
+
+    /** Starts a daemon on 127.0.0.1 with ephemeral ports and waits until it answers. */
+    static Node start(Path data, String... extraFlags) throws Exception {
+        List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--control-port", "0"));
+        f.addAll(Arrays.asList(extraFlags));
+        Node n = new Node(data, f);
+        n.launch();
+        return n;
+    }
+
+    void launch() throws Exception {
+        Files.createDirectories(data);
+        List<String> cmd = new ArrayList<>(List.of(CHIRAL.toString(), "daemon", "--data", data.toString()));
+        cmd.addAll(flags);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.environment().put("CHIRAL_NO_BUILD", "1");
+        process = pb.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                fail("daemon exited with " + process.exitValue() + ":\n" + tail());
+            }
+            if (Files.exists(data.resolve("config/control.json")) && run("id").exit() == 0) {
+                return;
+            }
+            Thread.sleep(200);
+        }
+        fail("daemon did not come up in 60 s:\n" + tail());
+    }
+
+    /** Waits until {@code chiral protocols} lists {@code name} (components activate asynchronously). */
+    void awaitProtocol(String name) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline) {
+            if (protocols().lines().anyMatch(l -> l.startsWith(name + " "))) {
+                return;
+            }
+            Thread.sleep(200);
+        }
+        fail("protocol " + name + " did not appear; protocols: " + protocols() + "\n" + tail());
+    }
+
+    String protocols() throws Exception {
+        Result r = run("protocols");
+        return r.exit() == 0 && !r.out().contains("no protocols") ? r.out().strip() : "";
+    }
+
+    /** This node's HTTP address (127.0.0.1:PORT) from {@code chiral id}. */
+    String httpAddress() throws Exception {
+        for (String line : run("id").ok().out().split("\n")) {
+            String[] parts = line.strip().split("\\s+");
+            if (parts.length == 2 && parts[0].equals("http") && parts[1].startsWith("127.0.0.1:")) {
+                return parts[1];
+            }
+        }
+        throw new AssertionError("node has no http address:\n" + run("id").out());
+    }
+
+    Result run(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(CHIRAL.toString(), "--data", data.toString()));
+        cmd.addAll(Arrays.asList(args));
+        return exec(cmd, Duration.ofMinutes(5));
+    }
+
+    static Result exec(List<String> cmd, Duration timeout) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("CHIRAL_NO_BUILD", "1");
+        Path out = Files.createTempFile("chiral-out", ".txt");
+        Path err = Files.createTempFile("chiral-err", ".txt");
+        pb.redirectOutput(out.toFile()).redirectError(err.toFile());
+        Process p = pb.start();
+        if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            p.destroyForcibly();
+            fail("timed out: " + cmd);
+        }
+        Result r = new Result(p.exitValue(), Files.readString(out), Files.readString(err));
+        Files.deleteIfExists(out);
+        Files.deleteIfExists(err);
+        return r;
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    /** Daemon is a bash exec of java, so the pid is the JVM's. */
+    void kill9() throws Exception {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    void stop() throws Exception {
+        if (process != null && process.isAlive()) {
+            run("stop");
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+                fail("daemon did not stop within 30 s:\n" + tail());
+            }
+            assertEquals(0, process.exitValue(), "daemon exit code after stop:\n" + tail());
+        }
+    }
+
+    boolean isAlive() {
+        return process != null && process.isAlive();
+    }
+
+    String tail() {
+        try {
+            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size()));
+        } catch (IOException e) {
+            return "(no log: " + e + ")";
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (process != null && process.isAlive()) {
+            try {
+                stop();
+            } catch (Throwable t) {
+                process.destroyForcibly();
+            }
+        }
+    }
+
+    static Path randomFile(Path dir, String name, long size, long seed) throws IOException {
+        Path p = dir.resolve(name);
+        java.util.Random r = new java.util.Random(seed);
+        byte[] buf = new byte[1 << 20];
+        try (var out = Files.newOutputStream(p)) {
+            long left = size;
+            while (left > 0) {
+                r.nextBytes(buf);
+                int n = (int) Math.min(buf.length, left);
+                out.write(buf, 0, n);
+                left -= n;
+            }
+        }
+        return p;
+    }
+
+    static String sha256(Path p) throws Exception {
+        var md = java.security.MessageDigest.getInstance("SHA-256");
+        try (var in = Files.newInputStream(p)) {
+            byte[] b = new byte[1 << 20];
+            for (int n; (n = in.read(b)) > 0;) {
+                md.update(b, 0, n);
+            }
+        }
+        return java.util.HexFormat.of().formatHex(md.digest());
+    }
+}
