@@ -172,7 +172,8 @@ final class Download implements TransferHandle {
         } catch (RuntimeException e) {
             stage = CompletableFuture.failedFuture(e);
         }
-        stage.whenComplete((m, e) -> {
+        // continue on a worker: begin() opens files and re-hashes resumed chunks, never on a network thread
+        stage.whenCompleteAsync((m, e) -> {
             String problem = e != null ? describe(e) : checkMetadata(m);
             if (problem != null) {
                 errors.add(s.peer.address() + ": " + problem);
@@ -184,7 +185,7 @@ final class Download implements TransferHandle {
                 meta = m;
             }
             begin();
-        });
+        }, store.workers());
     }
 
     private String checkMetadata(FileMetadata m) {
