@@ -1,0 +1,324 @@
+package io.chiral.node.cli;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+
+/** The client commands: each one asks the node over the control channel and prints the answer. */
+final class Commands {
+    static final String USAGE = String.join("\n",
+            "usage: chiral [--data DIR] [--json] <command> [args]",
+            "  daemon [--data DIR] [options]               start a node in the foreground (see chiral daemon --help)",
+            "  id                                          show this node's id and listen addresses",
+            "  add FILE                                    add a file and seed it; prints its CID on the last line",
+            "  get ID [--from HOST:PORT[,...]] [-o OUTDIR] download a CID or http://HOST:PORT/file/CID; prints the path last",
+            "  ls                                          list the files this node seeds",
+            "  rm CID                                      stop seeding a file (the file itself stays)",
+            "  protocols                                   list the installed protocols and their addresses",
+            "  transfers                                   list the downloads of this run",
+            "  pause CID                                   pause a download",
+            "  resume CID                                  resume a paused download",
+            "  cancel CID                                  cancel a download and delete its partial file",
+            "  install --repo URL|DIR FEATURE              install a feature (protocol) from a p2 update site",
+            "  uninstall FEATURE                           uninstall a feature",
+            "  features                                    list the installed features",
+            "  stop                                        stop the node",
+            "  help                                        show this help",
+            "DIR defaults to $CHIRAL_DATA or ~/.chiral; --json prints the node's JSON answers.");
+    private static final Pattern SCHEME = Pattern.compile("[A-Za-z][A-Za-z0-9+.\\-]+:.*");
+    private static final long STOP_WAIT_MILLIS = 30_000;
+
+    private final Path dataDir;
+    private final boolean json;
+    private final PrintStream out;
+    private final PrintStream err;
+
+    Commands(Path dataDir, boolean json, PrintStream out, PrintStream err) {
+        this.dataDir = dataDir;
+        this.json = json;
+        this.out = out;
+        this.err = err;
+    }
+
+    /** Runs {@code command}; returns the exit status. */
+    int run(String command, List<String> args) throws CliException {
+        switch (command) {
+            case "help" -> out.println(USAGE);
+            case "id" -> id(none(command, args));
+            case "add" -> add(one(command, args, "FILE"));
+            case "get" -> {
+                return new Transfers(client(), json, out, err).get(args);
+            }
+            case "ls" -> ls(none(command, args));
+            case "rm" -> rm(cid(one(command, args, "CID")));
+            case "protocols" -> protocols(none(command, args));
+            case "transfers" -> transfers(none(command, args));
+            case "pause", "resume", "cancel" -> control(command, cid(one(command, args, "CID")));
+            case "install" -> install(args);
+            case "uninstall" -> uninstall(one(command, args, "FEATURE"));
+            case "features" -> features(none(command, args));
+            case "stop" -> stop(none(command, args));
+            case "daemon" -> throw CliException.usage("daemon: start a node with the chiral script: chiral daemon --data " + dataDir);
+            default -> throw CliException.usage("unknown command '" + command + "' (see chiral help)");
+        }
+        return 0;
+    }
+
+    private ControlClient client() throws CliException {
+        return ControlClient.connect(dataDir);
+    }
+
+    private void printJson(JsonElement e) {
+        out.println(Json.PRETTY.toJson(e));
+    }
+
+    private void id(ControlClient c) throws CliException {
+        JsonObject o = c.get("id").getAsJsonObject();
+        if (json) {
+            printJson(o);
+            return;
+        }
+        out.println("id " + o.get("id").getAsString());
+        for (JsonElement a : o.getAsJsonArray("addresses")) {
+            JsonObject addr = a.getAsJsonObject();
+            out.println(addr.get("protocol").getAsString() + " " + addr.get("address").getAsString());
+        }
+    }
+
+    private void add(String file) throws CliException {
+        Path p;
+        try {
+            p = Path.of(file).toAbsolutePath().normalize();
+        } catch (InvalidPathException e) {
+            throw CliException.usage("add: not a file name: '" + file + "'");
+        }
+        if (!Files.exists(p)) {
+            throw new CliException("no such file: " + p);
+        }
+        if (!Files.isRegularFile(p)) {
+            throw new CliException("not a regular file: " + p + " (only files can be added)");
+        }
+        JsonObject body = new JsonObject();
+        body.addProperty("path", p.toString());
+        JsonObject m = client().post("add", body, null).getAsJsonObject();
+        if (json) {
+            printJson(m);
+            return;
+        }
+        long chunks = m.get("chunks").getAsLong();
+        out.println("added " + m.get("name").getAsString() + " " + m.get("size").getAsLong() + " bytes, " + chunks
+                + (chunks == 1 ? " chunk" : " chunks"));
+        out.println(m.get("cid").getAsString());
+    }
+
+    private void ls(ControlClient c) throws CliException {
+        JsonArray files = c.get("ls").getAsJsonArray();
+        if (json) {
+            printJson(files);
+            return;
+        }
+        for (JsonElement e : files) {
+            JsonObject f = e.getAsJsonObject();
+            out.println(f.get("cid").getAsString() + "  " + f.get("size").getAsLong() + "  " + f.get("name").getAsString());
+        }
+    }
+
+    private void rm(String cid) throws CliException {
+        JsonObject body = new JsonObject();
+        body.addProperty("cid", cid);
+        JsonElement r = client().post("rm", body, ControlClient.QUICK);
+        if (json) {
+            printJson(r);
+        } else {
+            out.println("removed " + cid);
+        }
+    }
+
+    private void protocols(ControlClient c) throws CliException {
+        JsonArray list = c.get("protocols").getAsJsonArray();
+        if (json) {
+            printJson(list);
+            return;
+        }
+        if (list.isEmpty()) {
+            out.println("no protocols installed");
+            return;
+        }
+        for (JsonElement e : list) {
+            JsonObject p = e.getAsJsonObject();
+            List<String> addresses = new ArrayList<>();
+            p.getAsJsonArray("addresses").forEach(a -> addresses.add(a.getAsString()));
+            out.println(p.get("name").getAsString() + (addresses.isEmpty() ? "" : " " + String.join(",", addresses)));
+        }
+    }
+
+    private void transfers(ControlClient c) throws CliException {
+        JsonArray list = c.get("transfers").getAsJsonArray();
+        if (json) {
+            printJson(list);
+            return;
+        }
+        if (list.isEmpty()) {
+            out.println("no transfers");
+            return;
+        }
+        for (JsonElement e : list) {
+            out.println(Transfers.line(e.getAsJsonObject()));
+        }
+    }
+
+    private void control(String action, String cid) throws CliException {
+        JsonObject p = client().post("transfers/" + cid + "/" + action, new JsonObject(), ControlClient.QUICK).getAsJsonObject();
+        if (json) {
+            printJson(p);
+        } else {
+            out.println(Transfers.line(p));
+        }
+    }
+
+    private void install(List<String> args) throws CliException {
+        String repo = null;
+        String feature = null;
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            if (a.equals("--repo")) {
+                if (i + 1 >= args.size()) {
+                    throw CliException.usage("install: --repo needs a URL or directory");
+                }
+                repo = args.get(++i);
+            } else if (a.startsWith("--repo=")) {
+                repo = a.substring("--repo=".length());
+            } else if (a.startsWith("-")) {
+                throw CliException.usage("install: unknown option '" + a + "' (see chiral help)");
+            } else if (feature == null) {
+                feature = a;
+            } else {
+                throw CliException.usage("install: unexpected argument '" + a + "'");
+            }
+        }
+        if (repo == null || repo.isBlank() || feature == null) {
+            throw CliException.usage("install: expected --repo URL|DIR FEATURE");
+        }
+        JsonObject body = new JsonObject();
+        body.addProperty("repository", repositoryUri(repo));
+        body.addProperty("feature", feature);
+        JsonObject r = client().post("install", body, null).getAsJsonObject();
+        printBundles(r, "installed", "nothing new installed (already there?)");
+    }
+
+    /** A URL as given; a directory (or archive) as its file: URI. */
+    private static String repositoryUri(String repo) throws CliException {
+        if (SCHEME.matcher(repo).matches()) {
+            return repo;
+        }
+        Path p;
+        try {
+            p = Path.of(repo).toAbsolutePath().normalize();
+        } catch (InvalidPathException e) {
+            throw CliException.usage("install: not a URL or directory: '" + repo + "'");
+        }
+        if (!Files.exists(p)) {
+            throw new CliException("no such update site: " + p);
+        }
+        return p.toUri().toString();
+    }
+
+    private void uninstall(String feature) throws CliException {
+        JsonObject body = new JsonObject();
+        body.addProperty("feature", feature);
+        JsonObject r = client().post("uninstall", body, null).getAsJsonObject();
+        printBundles(r, "uninstalled", "nothing uninstalled");
+    }
+
+    private void printBundles(JsonObject r, String field, String none) {
+        if (json) {
+            printJson(r);
+            return;
+        }
+        JsonArray bundles = r.getAsJsonArray(field);
+        if (bundles.isEmpty()) {
+            out.println(none);
+        }
+        for (JsonElement b : bundles) {
+            out.println(field + " " + b.getAsString());
+        }
+    }
+
+    private void features(ControlClient c) throws CliException {
+        JsonArray list = c.get("features").getAsJsonArray();
+        if (json) {
+            printJson(list);
+            return;
+        }
+        if (list.isEmpty()) {
+            out.println("no features installed");
+        }
+        for (JsonElement e : list) {
+            out.println(e.getAsString());
+        }
+    }
+
+    private void stop(ControlClient c) throws CliException {
+        JsonElement r = c.post("stop", new JsonObject(), ControlClient.QUICK);
+        long deadline = System.nanoTime() + STOP_WAIT_MILLIS * 1_000_000L;
+        try {
+            while (c.stillRunning()) {
+                if (System.nanoTime() > deadline) {
+                    throw new CliException("the node did not stop within " + STOP_WAIT_MILLIS / 1000 + " s");
+                }
+                Thread.sleep(200);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CliException("interrupted while waiting for the node to stop");
+        }
+        if (json) {
+            printJson(r);
+        } else {
+            out.println("stopped");
+        }
+    }
+
+    // ---- arguments ----
+
+    private ControlClient none(String command, List<String> args) throws CliException {
+        if (!args.isEmpty()) {
+            throw CliException.usage(command + ": unexpected argument '" + args.get(0) + "' (see chiral help)");
+        }
+        return client();
+    }
+
+    private static String one(String command, List<String> args, String what) throws CliException {
+        if (args.size() != 1 || args.get(0).isEmpty()) {
+            throw CliException.usage(command + ": expected " + what + " (see chiral help)");
+        }
+        return args.get(0);
+    }
+
+    /** Checks a CID (64 hex characters, SHA-256) and returns it in lower case. */
+    static String cid(String text) throws CliException {
+        if (text.length() != 64) {
+            throw CliException.usage("not a CID: expected 64 hex characters (SHA-256), got " + text.length()
+                    + " characters: '" + abbreviate(text) + "'");
+        }
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+                throw CliException.usage("not a CID: '" + abbreviate(text) + "' has a non-hex character at position " + i);
+            }
+        }
+        return text.toLowerCase(java.util.Locale.ROOT);
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 80 ? s : s.substring(0, 77) + "...";
+    }
+}

@@ -1,0 +1,178 @@
+package io.chiral.node.internal;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.BundleException;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+
+import io.chiral.api.ContentStore;
+import io.chiral.api.ProtocolManager;
+import io.chiral.net.NetService;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+
+/**
+ * The loopback control channel the {@code chiral} command line talks to: an HTTP/1.1 JSON API on 127.0.0.1,
+ * guarded by a bearer token kept in {@code <dataDir>/config/control.token}. Once bound it publishes
+ * {@code <dataDir>/config/control.json} (port and pid) for clients, and removes it when it goes away.
+ * The server runs on the shared event loops of {@link NetService}; requests are served on a small executor.
+ */
+@Component(immediate = true, configurationPid = "io.chiral.node.control",
+        configurationPolicy = ConfigurationPolicy.REQUIRE)
+public class ControlServer {
+    private static final Logger LOG = Logger.getLogger(ControlServer.class.getName());
+    private static final String LOOPBACK = "127.0.0.1";
+    private static final int WORKERS = 4;
+    private static final int QUEUE = 64;
+
+    /** Configuration of {@code io.chiral.node.control}. */
+    public @interface Config {
+        /** Node data directory (absolute). */
+        String dataDir();
+
+        /** Control port; 0 = the port remembered from the last run if free, else any free port. */
+        int port() default 0;
+    }
+
+    @Reference
+    private NetService net;
+    @Reference
+    private ProtocolManager protocols;
+    @Reference
+    private ContentStore store;
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
+    private volatile Provisioner provisioner;
+
+    private final Set<Channel> connections = ConcurrentHashMap.newKeySet();
+    private ControlFiles files;
+    private ExecutorService workers;
+    private Channel server;
+    private volatile int boundPort;
+
+    @Activate
+    void activate(Config config, BundleContext context) throws IOException {
+        if (config.dataDir() == null || config.dataDir().isBlank()) {
+            throw new IOException("io.chiral.node.control: dataDir is not configured");
+        }
+        Path dataDir = Path.of(config.dataDir()).toAbsolutePath().normalize();
+        files = new ControlFiles(dataDir);
+        NodeIdentity identity = NodeIdentity.loadOrCreate(files.configDir());
+        String token = files.readOrCreateToken();
+        workers = newWorkers();
+        ControlApi api = new ControlApi(protocols, store, () -> provisioner,
+                new ControlApi.NodeInfo(identity.nodeId(), dataDir.toString(), context.getBundle().getVersion().toString(),
+                        () -> LOOPBACK + ":" + boundPort),
+                () -> stopFramework(context));
+        try {
+            server = bind(new ControlChannelInitializer(new ControlHandler(token, api, workers), connections), config.port());
+            boundPort = ((InetSocketAddress) server.localAddress()).getPort();
+            files.rememberPort(boundPort);
+            files.writeDiscovery(boundPort, ProcessHandle.current().pid());
+        } catch (IOException | RuntimeException e) {
+            deactivate();
+            throw e;
+        }
+        LOG.info("node " + identity.nodeId() + ": control channel on " + LOOPBACK + ":" + boundPort);
+    }
+
+    @Deactivate
+    void deactivate() {
+        if (files != null) {
+            files.deleteDiscovery();
+        }
+        if (server != null) {
+            server.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+            server = null;
+        }
+        for (Channel c : List.copyOf(connections)) {
+            c.close();
+        }
+        if (workers != null) {
+            workers.shutdownNow();
+            try {
+                if (!workers.awaitTermination(5, TimeUnit.SECONDS)) {
+                    LOG.warning("control requests still running after 5 s; leaving them behind");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            workers = null;
+        }
+    }
+
+    /** Binds the configured port, else the remembered one if it is free, else any free port. */
+    private Channel bind(ControlChannelInitializer init, int configuredPort) throws IOException {
+        ServerBootstrap b = new ServerBootstrap()
+                .group(net.group())
+                .channel(net.serverChannelType())
+                .childHandler(init);
+        InetAddress loopback = InetAddress.getByName(LOOPBACK);
+        List<Integer> candidates = new ArrayList<>();
+        if (configuredPort > 0) {
+            candidates.add(configuredPort);
+        } else {
+            int remembered = files.rememberedPort();
+            if (remembered > 0) {
+                candidates.add(remembered);
+            }
+            candidates.add(0);
+        }
+        Throwable last = null;
+        for (int port : candidates) {
+            ChannelFuture f = b.bind(loopback, port).awaitUninterruptibly();
+            if (f.isSuccess()) {
+                return f.channel();
+            }
+            last = f.cause();
+            LOG.fine("control port " + port + " not available: " + last);
+        }
+        throw new IOException("cannot bind the control channel to " + LOOPBACK + ":" + candidates.get(0) + ": "
+                + (last == null ? "unknown error" : ControlApi.describe(last)), last);
+    }
+
+    private static ExecutorService newWorkers() {
+        AtomicInteger seq = new AtomicInteger();
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(WORKERS, WORKERS, 30, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(QUEUE), r -> {
+                    Thread t = new Thread(r, "chiral-control-" + seq.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        pool.allowCoreThreadTimeOut(true);
+        return pool;
+    }
+
+    /** Stops the whole framework from a thread of its own (never from a component or event-loop thread). */
+    private static void stopFramework(BundleContext context) {
+        Thread t = new Thread(() -> {
+            try {
+                context.getBundle(0).stop();
+            } catch (BundleException | IllegalStateException e) {
+                LOG.log(Level.WARNING, "cannot stop the framework", e);
+            }
+        }, "chiral-stop");
+        t.start();
+    }
+}
