@@ -647,7 +647,7 @@ final class Download implements TransferHandle {
             lastCheckpoint = now;
             BitSet snapshot;
             synchronized (this) {
-                if (part == null) {
+                if (part == null || !part.isOpen() || state == TransferState.COMPLETED) {
                     return;
                 }
                 snapshot = (BitSet) verified.clone();
