@@ -308,6 +308,7 @@ final class Download implements TransferHandle {
                 dropSource(s, "cannot open: " + describe(e));
             }
         }
+        pump();
     }
 
     /** A protocol went away: its sources wait for it to come back. */

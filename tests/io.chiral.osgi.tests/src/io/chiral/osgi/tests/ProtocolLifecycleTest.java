@@ -84,7 +84,9 @@ class ProtocolLifecycleTest {
         stores.open();
         assertNotNull(managers.waitForService(10_000), "ProtocolManager not registered");
         assertNotNull(stores.waitForService(10_000), "ContentStore not registered");
-        await(() -> http() != null, "http protocol did not register");
+        // the configured instance: listening on 127.0.0.1 only
+        await(() -> http() != null && http().listenAddresses().size() == 1
+                && http().listenAddresses().get(0).startsWith("127.0.0.1:"), "http protocol did not register");
     }
 
     static void configure(ConfigurationAdmin cm, String pid, Object... kv) throws IOException {

@@ -40,7 +40,7 @@ import io.netty.channel.group.DefaultChannelGroup;
  * shaper; deactivation closes every one of them and waits until they are closed.
  */
 @Component(service = ContentProtocol.class, property = ContentProtocol.PROTOCOL_PROPERTY + "=" + HttpProtocol.NAME,
-        configurationPid = HttpProtocol.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
+        configurationPid = HttpProtocol.PID, configurationPolicy = ConfigurationPolicy.REQUIRE)
 @Designate(ocd = HttpProtocol.Config.class)
 public class HttpProtocol implements ContentProtocol {
     static final String NAME = "http";

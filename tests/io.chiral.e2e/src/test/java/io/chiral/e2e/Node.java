@@ -112,7 +112,7 @@ final class Node implements AutoCloseable {
     Result run(String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(CHIRAL.toString(), "--data", data.toString()));
         cmd.addAll(Arrays.asList(args));
-        return exec(cmd, Duration.ofMinutes(5));
+        return exec(cmd, Duration.ofMinutes(2));
     }
 
     static Result exec(List<String> cmd, Duration timeout) throws Exception {
