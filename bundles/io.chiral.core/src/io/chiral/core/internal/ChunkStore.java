@@ -17,6 +17,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -69,6 +71,7 @@ public class ChunkStore implements ContentStore {
     private final Path dir;
     private final Map<FileId, Entry> entries = new ConcurrentHashMap<>();
     private final ExecutorService workers;
+    private final ScheduledExecutorService checkpoints;
 
     @Activate
     public ChunkStore(Config config) throws IOException {
@@ -87,14 +90,21 @@ public class ChunkStore implements ContentStore {
             return t;
         });
         ((ThreadPoolExecutor) workers).allowCoreThreadTimeOut(true);
+        this.checkpoints = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "chiral-checkpoint");
+            t.setDaemon(true);
+            return t;
+        });
         load();
     }
 
     @Deactivate
     public void close() {
         workers.shutdownNow();
+        checkpoints.shutdown();
         try {
             workers.awaitTermination(5, TimeUnit.SECONDS);
+            checkpoints.awaitTermination(5, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -125,6 +135,11 @@ public class ChunkStore implements ContentStore {
 
     public ExecutorService workers() {
         return workers;
+    }
+
+    /** The thread that forces partial files to disk and writes their bitmaps, off the verification path. */
+    public ScheduledExecutorService checkpoints() {
+        return checkpoints;
     }
 
     @Override

@@ -24,10 +24,13 @@ import io.chiral.api.FileMetadata;
 /**
  * Computes a file's metadata in one read: the SHA-256 of the whole file (its CID) on the calling thread while
  * the chunk hashes are computed on {@code executor}, so that on two cores the two digests run side by side and
- * the whole is about as fast as a single SHA-256 pass. At most {@link #IN_FLIGHT} chunk buffers exist at once.
+ * the whole is about as fast as a single SHA-256 pass. At most one chunk hash per remaining core is in flight, so
+ * the chunk hashes never take the core the whole-file digest runs on.
  */
 public final class Chunker {
-    static final int IN_FLIGHT = 8;
+    static int inFlight() {
+        return Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
+    }
 
     private Chunker() {
     }
@@ -44,12 +47,13 @@ public final class Chunker {
             MessageDigest whole = Hex.sha256();
             List<CompletableFuture<byte[]>> hashes = new ArrayList<>((int) chunks);
             Queue<byte[]> free = new ConcurrentLinkedQueue<>();
-            Deque<CompletableFuture<byte[]>> window = new ArrayDeque<>();
+            Deque<CompletableFuture<byte[]>> pending = new ArrayDeque<>();
             long done = 0;
+            int window = inFlight();
             for (int i = 0; i < chunks; i++) {
                 int len = (int) Math.min(chunkSize, size - done);
-                while (window.size() >= IN_FLIGHT) {
-                    join(window.removeFirst());
+                while (pending.size() >= window) {
+                    join(pending.removeFirst());
                 }
                 byte[] pooled = free.poll();
                 byte[] buf = pooled != null ? pooled : new byte[chunkSize];
@@ -62,7 +66,7 @@ public final class Chunker {
                 }, executor);
                 // recycle the buffer once its chunk is hashed (the whole-file digest already consumed it)
                 CompletableFuture<byte[]> recycled = f.whenComplete((r, e) -> free.add(buf));
-                window.addLast(recycled);
+                pending.addLast(recycled);
                 hashes.add(f);
                 done += len;
                 if (progress != null) {

@@ -83,8 +83,8 @@ final class Download implements TransferHandle {
     private long verifiedBytes;
     private int corrupt;
     private final long startNanos = System.nanoTime();
-    private long lastCheckpoint;
     private boolean resolving;
+    private java.util.concurrent.ScheduledFuture<?> checkpointTask;
 
     // guarded by digestLock: SHA-256 of the file so far, fed in chunk order
     private final MessageDigest whole = Hex.sha256();
@@ -235,6 +235,12 @@ final class Download implements TransferHandle {
                 }
                 if (resumedBytes > 0) {
                     LOG.info("resuming " + id.shortHex() + " with " + verified.cardinality() + "/" + meta.chunkCount() + " chunks verified on disk");
+                }
+            }
+            synchronized (this) {
+                if (checkpointTask == null) {
+                    checkpointTask = store.checkpoints().scheduleWithFixedDelay(this::checkpoint, CHECKPOINT_MILLIS,
+                            CHECKPOINT_MILLIS, TimeUnit.MILLISECONDS);
                 }
             }
             manager.post(io.chiral.api.ChiralEvents.TRANSFER_STARTED, this, null);
@@ -524,7 +530,6 @@ final class Download implements TransferHandle {
         }
         if (good) {
             feedDigest(c, buf.duplicate());
-            maybeCheckpoint(false);
         }
         if (done) {
             finish();
@@ -639,13 +644,12 @@ final class Download implements TransferHandle {
         }
     }
 
-    private void maybeCheckpoint(boolean force) {
-        long now = System.currentTimeMillis();
+    /**
+     * Forces the verified data to disk, then replaces the bitmap that vouches for it. Runs every second on the
+     * store's checkpoint thread, and once more when the transfer stops; never on the verification path.
+     */
+    private void checkpoint() {
         synchronized (checkpointLock) {
-            if (!force && now - lastCheckpoint < CHECKPOINT_MILLIS) {
-                return;
-            }
-            lastCheckpoint = now;
             BitSet snapshot;
             synchronized (this) {
                 if (part == null || !part.isOpen() || state == TransferState.COMPLETED) {
@@ -656,9 +660,17 @@ final class Download implements TransferHandle {
             try {
                 part.force(false); // data first, then the bitmap that vouches for it
                 store.writeBitmap(id, snapshot, meta.chunkCount());
+            } catch (java.nio.channels.ClosedChannelException e) {
+                // the transfer ended meanwhile; its final state was written by whoever closed it
             } catch (IOException e) {
                 LOG.warning("cannot checkpoint " + id.shortHex() + ": " + e);
             }
+        }
+    }
+
+    private synchronized void stopCheckpoints() {
+        if (checkpointTask != null) {
+            checkpointTask.cancel(false);
         }
     }
 
@@ -680,8 +692,9 @@ final class Download implements TransferHandle {
             state = TransferState.VERIFYING;
         }
         closeSources();
+        stopCheckpoints();
         try {
-            maybeCheckpoint(true);
+            checkpoint();
             byte[] digest;
             digestLock.lock();
             try {
@@ -776,7 +789,8 @@ final class Download implements TransferHandle {
         LOG.warning("download " + id.shortHex() + " failed: " + why);
         store.workers().execute(() -> {
             closeSources();
-            maybeCheckpoint(true);
+            stopCheckpoints();
+            checkpoint();
             synchronized (this) {
                 try {
                     if (part != null && part.isOpen()) {
@@ -798,7 +812,7 @@ final class Download implements TransferHandle {
                 state = TransferState.PAUSED;
             }
         }
-        maybeCheckpoint(true);
+        checkpoint();
     }
 
     @Override
@@ -821,6 +835,7 @@ final class Download implements TransferHandle {
             state = TransferState.CANCELLED;
         }
         closeSources();
+        stopCheckpoints();
         discardPart();
         manager.post(io.chiral.api.ChiralEvents.TRANSFER_CANCELLED, this, null);
         completion.completeExceptionally(new CancellationException("cancelled"));
@@ -829,7 +844,8 @@ final class Download implements TransferHandle {
     /** Node shutting down: keep everything for a resume, release files and connections. */
     void suspend() {
         closeSources();
-        maybeCheckpoint(true);
+        stopCheckpoints();
+        checkpoint();
         synchronized (this) {
             if (!state.isFinal()) {
                 state = TransferState.PAUSED;
