@@ -24,11 +24,12 @@ import io.chiral.api.FileMetadata;
 /**
  * Computes a file's metadata in one read: the SHA-256 of the whole file (its CID) on the calling thread while
  * the chunk hashes are computed on {@code executor}, so that on two cores the two digests run side by side and
- * the whole is about as fast as a single SHA-256 pass. At most one chunk hash per remaining core is in flight, so
- * the chunk hashes never take the core the whole-file digest runs on.
+ * the whole is about as fast as a single SHA-256 pass. Chunk hashes run on one lane per remaining core (a lane
+ * hashes its chunks one after another), so they never take the core the whole-file digest runs on, while a few
+ * chunks of read-ahead keep every lane busy.
  */
 public final class Chunker {
-    static int inFlight() {
+    static int lanes() {
         return Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
     }
 
@@ -49,21 +50,32 @@ public final class Chunker {
             Queue<byte[]> free = new ConcurrentLinkedQueue<>();
             Deque<CompletableFuture<byte[]>> pending = new ArrayDeque<>();
             long done = 0;
-            int window = inFlight();
+            int lanes = lanes();
+            int window = 2 * lanes + 1;
+            @SuppressWarnings("unchecked")
+            CompletableFuture<byte[]>[] tails = new CompletableFuture[lanes];
             for (int i = 0; i < chunks; i++) {
                 int len = (int) Math.min(chunkSize, size - done);
-                while (pending.size() >= window) {
-                    join(pending.removeFirst());
-                }
                 byte[] pooled = free.poll();
                 byte[] buf = pooled != null ? pooled : new byte[chunkSize];
                 readFully(ch, ByteBuffer.wrap(buf, 0, len), done, file);
                 whole.update(buf, 0, len);
-                CompletableFuture<byte[]> f = CompletableFuture.supplyAsync(() -> {
+                // bound the read-ahead (and the buffers) to a few chunks per lane
+                while (pending.size() >= window) {
+                    join(pending.removeFirst());
+                }
+                int lane = i % lanes;
+                CompletableFuture<byte[]> prev = tails[lane];
+                java.util.function.Supplier<byte[]> hash = () -> {
                     MessageDigest md = Hex.sha256();
                     md.update(buf, 0, len);
                     return md.digest();
-                }, executor);
+                };
+                // a busy lane continues on the thread that finishes its previous chunk (no hand-off, no wake-up);
+                // an idle lane starts on the executor
+                CompletableFuture<byte[]> f = prev == null || prev.isDone() ? CompletableFuture.supplyAsync(hash, executor)
+                        : prev.handle((ignored, e) -> hash.get());
+                tails[lane] = f;
                 // recycle the buffer once its chunk is hashed (the whole-file digest already consumed it)
                 CompletableFuture<byte[]> recycled = f.whenComplete((r, e) -> free.add(buf));
                 pending.addLast(recycled);
