@@ -34,9 +34,12 @@ chiral_find_mvn() {
   if [ ! -x "$dist" ]; then
     command -v mvn >/dev/null 2>&1 || { echo "chiral: Maven is needed to fetch Maven $CHIRAL_MAVEN_VERSION (apt-get install maven)" >&2; return 1; }
     echo "chiral: fetching Maven $CHIRAL_MAVEN_VERSION from Maven Central into .mvn/dist" >&2
-    mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:unpack \
+    # from an empty folder: inside the project, Maven 3.8 would load the project's Tycho extension and fail
+    local scratch; scratch=$(mktemp -d)
+    (cd "$scratch" && mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:unpack \
       -Dartifact=org.apache.maven:apache-maven:$CHIRAL_MAVEN_VERSION:zip:bin \
-      -DoutputDirectory="$CHIRAL_ROOT/.mvn/dist" >&2 || { echo "chiral: could not fetch Maven $CHIRAL_MAVEN_VERSION" >&2; return 1; }
+      -DoutputDirectory="$CHIRAL_ROOT/.mvn/dist") >&2 || { rm -rf "$scratch"; echo "chiral: could not fetch Maven $CHIRAL_MAVEN_VERSION" >&2; return 1; }
+    rm -rf "$scratch"
     chmod +x "$dist"
   fi
   CHIRAL_MVN=$dist
