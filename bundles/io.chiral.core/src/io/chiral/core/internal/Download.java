@@ -86,9 +86,11 @@ final class Download implements TransferHandle {
     private boolean resolving;
     private java.util.concurrent.ScheduledFuture<?> checkpointTask;
 
-    // guarded by digestLock: SHA-256 of the file so far, fed in chunk order
+    // guarded by digestLock: SHA-256 of the file so far, fed in chunk order; digestCursor is also read under 'early'
+    static final int MAX_EARLY_CHUNKS = 32;
     private final MessageDigest whole = Hex.sha256();
-    private int digestCursor;
+    private volatile int digestCursor;
+    private final java.util.TreeMap<Integer, ByteBuffer> early = new java.util.TreeMap<>();
 
     Download(ProtocolManagerImpl manager, ChunkStore store, FileId id, Path outputDir, FileMetadata knownMeta) {
         this.manager = manager;
@@ -428,6 +430,12 @@ final class Download implements TransferHandle {
         return -1;
     }
 
+    private void release(int c) {
+        if (inflight[c] > 0) {
+            inflight[c]--;
+        }
+    }
+
     private int usableSources() {
         int n = 0;
         for (Source s : sources.values()) {
@@ -478,11 +486,14 @@ final class Download implements TransferHandle {
             }
             s.outstanding--;
             s.requested.clear(c);
-            inflight[c]--;
             if (buf != null) {
                 fetchedBytes += buf.remaining();
             }
             wanted = !state.isFinal() && !verified.get(c);
+            if (e != null || !wanted) {
+                release(c);
+            }
+            // c stays counted in flight until it is verified, so refilling the slot now cannot ask for it again
         }
         if (e != null) {
             onSourceError(s, cs, describe(e));
@@ -501,6 +512,9 @@ final class Download implements TransferHandle {
         }
         boolean done = false;
         synchronized (this) {
+            if (wanted) {
+                release(c);
+            }
             if (!wanted) {
                 // a duplicate from the end game, or we finished meanwhile
             } else if (good) {
@@ -607,20 +621,34 @@ final class Download implements TransferHandle {
         }
     }
 
+    /**
+     * Feeds the whole-file digest in chunk order. A chunk verified ahead of the digest cursor is kept in memory (up
+     * to {@link #MAX_EARLY_CHUNKS}) until the cursor reaches it; beyond that it is read back from the part file.
+     */
     private void feedDigest(int c, ByteBuffer data) {
-        if (!digestLock.tryLock()) {
-            return; // the holder catches up from disk
-        }
-        try {
-            if (c == digestCursor) {
-                whole.update(data);
-                digestCursor++;
+        synchronized (early) {
+            if (c >= digestCursor && early.size() < MAX_EARLY_CHUNKS) {
+                early.put(c, data);
             }
-            catchUpDigest();
-        } catch (IOException e) {
-            LOG.log(Level.FINE, "digest catch-up deferred", e);
-        } finally {
-            digestLock.unlock();
+        }
+        do {
+            if (!digestLock.tryLock()) {
+                return; // the holder drains what is ready
+            }
+            try {
+                catchUpDigest();
+            } catch (IOException e) {
+                LOG.log(Level.FINE, "digest catch-up deferred", e);
+                return;
+            } finally {
+                digestLock.unlock();
+            }
+        } while (hasEarlyAtCursor());
+    }
+
+    private boolean hasEarlyAtCursor() {
+        synchronized (early) {
+            return early.containsKey(digestCursor);
         }
     }
 
@@ -634,13 +662,23 @@ final class Download implements TransferHandle {
                     return;
                 }
             }
-            if (b == null) {
-                b = ByteBuffer.allocate(meta.chunkSize());
+            ByteBuffer kept;
+            synchronized (early) {
+                kept = early.remove(c);
             }
-            b.clear().limit(meta.chunkLength(c));
-            Chunker.readFully(part, b, meta.chunkOffset(c), partPath);
-            whole.update(b.flip());
-            digestCursor++;
+            if (kept != null) {
+                whole.update(kept);
+            } else {
+                if (b == null) {
+                    b = ByteBuffer.allocate(meta.chunkSize());
+                }
+                b.clear().limit(meta.chunkLength(c));
+                Chunker.readFully(part, b, meta.chunkOffset(c), partPath);
+                whole.update(b.flip());
+            }
+            synchronized (early) {
+                digestCursor++;
+            }
         }
     }
 
