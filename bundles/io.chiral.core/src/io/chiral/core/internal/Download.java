@@ -105,6 +105,10 @@ final class Download implements TransferHandle {
         return id;
     }
 
+    Path outputDirectory() {
+        return outputDir;
+    }
+
     @Override
     public CompletionStage<Path> completion() {
         return completion.minimalCompletionStage();

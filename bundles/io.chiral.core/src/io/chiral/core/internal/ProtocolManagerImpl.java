@@ -177,11 +177,11 @@ public class ProtocolManagerImpl implements ProtocolManager {
                 });
                 return existing;
             }
-            if (existing == null || existing.state().isFinal()) {
-                Optional<Path> have = store.contentPath(id);
-                if (have.isPresent() && existing == null) {
-                    LOG.info(id.shortHex() + " is already complete at " + have.get());
-                }
+            if (existing != null && existing.state() == io.chiral.api.TransferState.COMPLETED
+                    && existing.outputDirectory().equals(out)
+                    && store.contentPath(id).map(p -> p.getParent().equals(out)).orElse(false)) {
+                // already downloaded here in this run (e.g. resumed at start and finished): nothing to fetch
+                return existing;
             }
             FileMetadata known = store.download(id).map(ChunkStore.DownloadRecord::metadata).orElse(null);
             d = new Download(this, store, id, out, known);

@@ -62,11 +62,17 @@ class TransferTest {
 
         // the leecher now has the file and lists it
         assertTrue(leecher.run("ls").ok().out().contains(expected));
-        // the plain (non-JSON) form prints the saved path on its last line; a second copy never overwrites
+        // the plain (non-JSON) form prints the saved path on its last line; asking again for the same place
+        // fetches nothing and answers with the file already there
         Node.Result again = leecher.run("get", expected, "--from", from, "-o", out.toString()).ok();
-        Path second = Path.of(again.lastLine());
-        assertNotEquals(got, second);
+        assertEquals(got, Path.of(again.lastLine()));
+        // another directory gets its own verified copy; an existing file of that name is never overwritten
+        Path out2 = Files.createDirectories(tmp.resolve("out64b"));
+        Files.writeString(out2.resolve("random-64m.bin"), "someone else's file");
+        Path second = Path.of(leecher.run("get", expected, "--from", from, "-o", out2.toString()).ok().lastLine());
+        assertEquals(out2.resolve("random-64m (1).bin"), second);
         assertEquals(expected, Node.sha256(second));
+        assertEquals("someone else's file", Files.readString(out2.resolve("random-64m.bin")));
     }
 
     @Test
