@@ -7,12 +7,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.List;
-import java.util.Queue;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -22,81 +18,79 @@ import io.chiral.api.FileId;
 import io.chiral.api.FileMetadata;
 
 /**
- * Computes a file's metadata in one read: the SHA-256 of the whole file (its CID) on the calling thread while
- * the chunk hashes are computed on {@code executor}, so that on two cores the two digests run side by side and
- * the whole is about as fast as a single SHA-256 pass. Chunk hashes run on one lane per remaining core (a lane
- * hashes its chunks one after another), so they never take the core the whole-file digest runs on, while a few
- * chunks of read-ahead keep every lane busy.
+ * Computes a file's metadata: the SHA-256 of the whole file (its CID) and of every chunk, and the Merkle root. The
+ * two digests are independent passes run side by side: the calling thread reads the file for the whole-file
+ * digest while {@code cores - 1} lanes on {@code executor} each read a contiguous range of chunks into their own
+ * buffer and hash them. No buffer crosses cores and nothing waits on a hand-off, so on two cores the whole costs
+ * about one SHA-256 pass of wall time; the file is read twice, the second time from the page cache.
  */
 public final class Chunker {
-    static int lanes() {
-        return Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
+    private Chunker() {
     }
 
-    private Chunker() {
+    static int lanes() {
+        return Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
     }
 
     public static FileMetadata describe(Path file, String name, int chunkSize, Executor executor, LongConsumer progress)
             throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
-            long chunks = FileMetadata.chunkCount(size, chunkSize);
-            if (chunks > FileMetadata.MAX_CHUNKS) {
+            long count = FileMetadata.chunkCount(size, chunkSize);
+            if (count > FileMetadata.MAX_CHUNKS) {
                 throw new IOException(file + " is too large: " + size + " bytes (at most "
                         + (long) FileMetadata.MAX_CHUNKS * chunkSize + ")");
             }
+            int chunks = (int) count;
+            byte[][] hashes = new byte[chunks][];
+            int lanes = (int) Math.min(lanes(), Math.max(1, chunks));
+            List<CompletableFuture<Void>> work = new ArrayList<>(lanes);
+            for (int lane = 0; lane < lanes; lane++) {
+                int from = (int) ((long) chunks * lane / lanes);
+                int to = (int) ((long) chunks * (lane + 1) / lanes);
+                work.add(CompletableFuture.runAsync(() -> hashChunks(ch, file, size, chunkSize, from, to, hashes), executor));
+            }
             MessageDigest whole = Hex.sha256();
-            List<CompletableFuture<byte[]>> hashes = new ArrayList<>((int) chunks);
-            Queue<byte[]> free = new ConcurrentLinkedQueue<>();
-            Deque<CompletableFuture<byte[]>> pending = new ArrayDeque<>();
-            long done = 0;
-            int lanes = lanes();
-            int window = 2 * lanes + 1;
-            @SuppressWarnings("unchecked")
-            CompletableFuture<byte[]>[] tails = new CompletableFuture[lanes];
-            for (int i = 0; i < chunks; i++) {
+            byte[] buf = new byte[chunkSize];
+            for (long done = 0; done < size;) {
                 int len = (int) Math.min(chunkSize, size - done);
-                byte[] pooled = free.poll();
-                byte[] buf = pooled != null ? pooled : new byte[chunkSize];
                 readFully(ch, ByteBuffer.wrap(buf, 0, len), done, file);
                 whole.update(buf, 0, len);
-                // bound the read-ahead (and the buffers) to a few chunks per lane
-                while (pending.size() >= window) {
-                    join(pending.removeFirst());
-                }
-                int lane = i % lanes;
-                CompletableFuture<byte[]> prev = tails[lane];
-                java.util.function.Supplier<byte[]> hash = () -> {
-                    MessageDigest md = Hex.sha256();
-                    md.update(buf, 0, len);
-                    return md.digest();
-                };
-                // a busy lane continues on the thread that finishes its previous chunk (no hand-off, no wake-up);
-                // an idle lane starts on the executor
-                CompletableFuture<byte[]> f = prev == null || prev.isDone() ? CompletableFuture.supplyAsync(hash, executor)
-                        : prev.handle((ignored, e) -> hash.get());
-                tails[lane] = f;
-                // recycle the buffer once its chunk is hashed (the whole-file digest already consumed it)
-                CompletableFuture<byte[]> recycled = f.whenComplete((r, e) -> free.add(buf));
-                pending.addLast(recycled);
-                hashes.add(f);
                 done += len;
                 if (progress != null) {
                     progress.accept(done);
                 }
             }
-            List<String> hex = new ArrayList<>(hashes.size());
-            List<byte[]> leaves = new ArrayList<>(hashes.size());
-            for (CompletableFuture<byte[]> f : hashes) {
-                byte[] h = join(f);
-                leaves.add(h);
-                hex.add(Hex.hex(h));
+            for (CompletableFuture<Void> f : work) {
+                join(f);
             }
             if (ch.size() != size) {
                 throw new IOException(file + " changed size while it was being hashed");
             }
+            List<String> hex = new ArrayList<>(chunks);
+            List<byte[]> leaves = new ArrayList<>(chunks);
+            for (byte[] h : hashes) {
+                leaves.add(h);
+                hex.add(Hex.hex(h));
+            }
             return new FileMetadata(FileId.of(whole.digest()), name, size, chunkSize, hex, Hex.hex(Merkle.root(leaves)),
                     guessMime(file));
+        }
+    }
+
+    private static void hashChunks(FileChannel ch, Path file, long size, int chunkSize, int from, int to, byte[][] out) {
+        byte[] buf = new byte[chunkSize];
+        MessageDigest md = Hex.sha256();
+        try {
+            for (int i = from; i < to; i++) {
+                long off = (long) i * chunkSize;
+                int len = (int) Math.min(chunkSize, size - off);
+                readFully(ch, ByteBuffer.wrap(buf, 0, len), off, file);
+                md.update(buf, 0, len);
+                out[i] = md.digest();
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 
@@ -120,13 +114,16 @@ public final class Chunker {
         }
     }
 
-    private static byte[] join(CompletableFuture<byte[]> f) throws IOException {
+    private static <T> T join(CompletableFuture<T> f) throws IOException {
         try {
             return f.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while hashing", e);
         } catch (ExecutionException e) {
+            if (e.getCause() instanceof java.io.UncheckedIOException u) {
+                throw u.getCause();
+            }
             throw new IOException("hashing failed: " + e.getCause(), e.getCause());
         }
     }
