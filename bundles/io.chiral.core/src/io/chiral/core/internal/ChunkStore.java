@@ -161,7 +161,20 @@ public class ChunkStore implements ContentStore {
             throw new IOException(abs + " changed while it was being hashed; try again");
         }
         record(meta, abs, after);
+        post(io.chiral.api.ChiralEvents.FILE_ADDED, meta.id());
         return meta;
+    }
+
+    @org.osgi.service.component.annotations.Reference(
+            cardinality = org.osgi.service.component.annotations.ReferenceCardinality.OPTIONAL,
+            policy = org.osgi.service.component.annotations.ReferencePolicy.DYNAMIC)
+    private volatile org.osgi.service.event.EventAdmin events;
+
+    private void post(String topic, FileId id) {
+        org.osgi.service.event.EventAdmin ea = events;
+        if (ea != null) {
+            ea.postEvent(new org.osgi.service.event.Event(topic, Map.of(io.chiral.api.ChiralEvents.PROP_CID, id.hex())));
+        }
     }
 
     /** Records a complete, verified file (a finished download). */
@@ -223,6 +236,9 @@ public class ChunkStore implements ContentStore {
     public boolean remove(FileId id) throws IOException {
         Entry e = entries.remove(id);
         Files.deleteIfExists(dir.resolve(id.hex() + ".json"));
+        if (e != null) {
+            post(io.chiral.api.ChiralEvents.FILE_REMOVED, id);
+        }
         return e != null;
     }
 

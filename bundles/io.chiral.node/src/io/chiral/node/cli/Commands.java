@@ -20,6 +20,13 @@ final class Commands {
             "  id                                          show this node's id and listen addresses",
             "  add FILE                                    add a file and seed it; prints its CID on the last line",
             "  get ID [--from HOST:PORT[,...]] [-o OUTDIR] download a CID or http://HOST:PORT/file/CID; prints the path last",
+            "                                              (without --from, the providers are found in the Chiral DHT)",
+            "  search WORD                                 find files whose name has WORD (Chiral DHT keyword index)",
+            "  dht peers                                   the DHT routing tables (Chiral network and mainline)",
+            "  dht stats                                   DHT counters: routing table, storage, queries, timeouts",
+            "  dht find CID                                the file record and the providers of a CID",
+            "  dht get KEY                                 the signed records under a key (CID, providers::CID,",
+            "                                              keyword_idx::WORD, info_hash_idx::BTIH)",
             "  ls                                          list the files this node seeds",
             "  rm CID                                      stop seeding a file (the file itself stays)",
             "  protocols                                   list the installed protocols and their addresses",
@@ -58,6 +65,8 @@ final class Commands {
                 return new Transfers(client(), json, out, err).get(args);
             }
             case "ls" -> ls(none(command, args));
+            case "search" -> search(one(command, args, "WORD"));
+            case "dht" -> dht(args);
             case "rm" -> rm(cid(one(command, args, "CID")));
             case "protocols" -> protocols(none(command, args));
             case "transfers" -> transfers(none(command, args));
@@ -90,6 +99,118 @@ final class Commands {
         for (JsonElement a : o.getAsJsonArray("addresses")) {
             JsonObject addr = a.getAsJsonObject();
             out.println(addr.get("protocol").getAsString() + " " + addr.get("address").getAsString());
+        }
+    }
+
+    private void search(String word) throws CliException {
+        JsonObject body = new JsonObject();
+        body.addProperty("word", word);
+        JsonArray found = client().post("search", body, java.time.Duration.ofMinutes(1)).getAsJsonArray();
+        if (json) {
+            printJson(found);
+            return;
+        }
+        if (found.isEmpty()) {
+            err.println("no files found for '" + word + "'");
+        }
+        for (JsonElement e : found) {
+            JsonObject f = e.getAsJsonObject();
+            out.println(f.get("cid").getAsString() + "  " + Units.mib(f.get("size").getAsLong()) + "  "
+                    + f.get("name").getAsString());
+        }
+    }
+
+    private void dht(List<String> args) throws CliException {
+        if (args.isEmpty()) {
+            throw CliException.usage("dht: expected peers, stats, find CID or get KEY");
+        }
+        String sub = args.get(0);
+        List<String> rest = args.subList(1, args.size());
+        switch (sub) {
+            case "peers" -> {
+                none("dht peers", rest);
+                JsonObject o = client().get("dht/peers").getAsJsonObject();
+                if (json) {
+                    printJson(o);
+                    return;
+                }
+                for (String network : o.keySet()) {
+                    JsonArray a = o.getAsJsonArray(network);
+                    out.println(network + ": " + a.size() + (a.size() == 1 ? " node" : " nodes"));
+                    for (JsonElement e : a) {
+                        JsonObject c = e.getAsJsonObject();
+                        out.println("  " + c.get("id").getAsString() + "  " + c.get("address").getAsString()
+                                + (c.get("failures").getAsInt() > 0 ? "  (" + c.get("failures").getAsInt() + " failed)" : ""));
+                    }
+                }
+            }
+            case "stats" -> {
+                none("dht stats", rest);
+                JsonArray a = client().get("dht/stats").getAsJsonArray();
+                if (json) {
+                    printJson(a);
+                    return;
+                }
+                for (JsonElement e : a) {
+                    JsonObject s = e.getAsJsonObject();
+                    out.println(s.get("network").getAsString() + "  id " + s.get("nodeId").getAsString() + "  udp "
+                            + s.get("address").getAsString());
+                    out.println("  routing table " + s.get("routingTable").getAsInt() + " nodes in "
+                            + s.get("buckets").getAsInt() + " buckets; stored " + s.get("storedRecords").getAsInt()
+                            + " records, " + s.get("storedPeers").getAsInt() + " peers, " + s.get("storedItems").getAsInt()
+                            + " items");
+                    out.println("  queries in " + s.get("queriesIn").getAsLong() + ", out " + s.get("queriesOut").getAsLong()
+                            + ", answers " + s.get("responsesIn").getAsLong() + ", timeouts " + s.get("timeouts").getAsLong()
+                            + ", dropped packets " + s.get("dropped").getAsLong());
+                }
+            }
+            case "find" -> {
+                String cid = cid(one("dht find", rest, "CID"));
+                JsonObject body = new JsonObject();
+                body.addProperty("cid", cid);
+                JsonObject o = client().post("dht/find", body, java.time.Duration.ofMinutes(1)).getAsJsonObject();
+                if (json) {
+                    printJson(o);
+                    return;
+                }
+                if (o.has("file")) {
+                    JsonObject f = o.getAsJsonObject("file");
+                    out.println(f.get("name").getAsString() + "  " + Units.mib(f.get("size").getAsLong()) + "  "
+                            + f.get("chunks").getAsInt() + " chunks  merkle " + f.get("merkleRoot").getAsString());
+                } else {
+                    out.println("no file record for " + cid);
+                }
+                JsonArray ps = o.getAsJsonArray("providers");
+                out.println(ps.size() + (ps.size() == 1 ? " provider" : " providers"));
+                for (JsonElement e : ps) {
+                    JsonObject p = e.getAsJsonObject();
+                    StringBuilder b = new StringBuilder("  " + p.get("nodeId").getAsString());
+                    for (String proto : p.getAsJsonObject("protocols").keySet()) {
+                        for (JsonElement a : p.getAsJsonObject("protocols").getAsJsonArray(proto)) {
+                            b.append("  ").append(proto).append("://").append(a.getAsString());
+                        }
+                    }
+                    b.append("  ").append(p.get("chunks").getAsInt()).append('/').append(p.get("totalChunks").getAsInt())
+                            .append(" chunks");
+                    if (p.get("self").getAsBoolean()) {
+                        b.append("  (this node)");
+                    }
+                    out.println(b);
+                }
+            }
+            case "get" -> {
+                String key = one("dht get", rest, "KEY");
+                JsonObject body = new JsonObject();
+                body.addProperty("key", key);
+                JsonArray a = client().post("dht/get", body, java.time.Duration.ofMinutes(1)).getAsJsonArray();
+                if (json || !a.isEmpty()) {
+                    printJson(a);
+                }
+                if (!json && a.isEmpty()) {
+                    err.println("no records under '" + key + "'");
+                }
+            }
+            default -> throw CliException.usage("dht: unknown subcommand '" + sub + "' (peers, stats, find CID, get KEY)");
         }
     }
 

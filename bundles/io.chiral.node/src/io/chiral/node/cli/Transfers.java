@@ -78,7 +78,17 @@ final class Transfers {
         from.forEach(sources::add);
         body.add("from", sources);
         body.add("out", outDir == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(absolute(outDir)));
-        String cid = client.post("get", body, Duration.ofMinutes(2)).getAsJsonObject().get("cid").getAsString();
+        if (from.isEmpty() && !json) {
+            err.println("looking up providers of " + id + " in the Chiral DHT ...");
+        }
+        JsonObject started = client.post("get", body, Duration.ofMinutes(2)).getAsJsonObject();
+        String cid = started.get("cid").getAsString();
+        if (started.has("providers") && !json) {
+            int p = started.get("providers").getAsInt();
+            int s = started.get("sources").getAsInt();
+            err.println("found " + p + (p == 1 ? " provider" : " providers") + " (" + s + (s == 1 ? " source" : " sources")
+                    + " over protocols installed here)");
+        }
         JsonObject progress = follow(cid);
         return report(cid, progress);
     }

@@ -52,9 +52,11 @@ final class ControlApi {
     private final Supplier<Provisioner> provisioner;
     private final NodeInfo node;
     private final Runnable stopFramework;
+    private final DhtApi dht;
 
     ControlApi(ProtocolManager protocols, ContentStore store, Supplier<Provisioner> provisioner, NodeInfo node,
-            Runnable stopFramework) {
+            Runnable stopFramework, DhtApi dht) {
+        this.dht = dht;
         this.protocols = protocols;
         this.store = store;
         this.provisioner = provisioner;
@@ -96,6 +98,15 @@ final class ControlApi {
                 case "uninstall": return post(m, path, () -> uninstall(ControlJson.object(req.body())));
                 case "features": return get(m, path, this::features);
                 case "stop": return stop(m, path);
+                case "search": return post(m, path, () -> dht.search(ControlJson.object(req.body())));
+                default: break;
+            }
+        } else if (parts[0].equals("dht") && parts.length == 2) {
+            switch (parts[1]) {
+                case "stats": return get(m, path, dht::stats);
+                case "peers": return get(m, path, dht::peers);
+                case "get": return post(m, path, () -> dht.get(ControlJson.object(req.body())));
+                case "find": return post(m, path, () -> dht.find(ControlJson.object(req.body())));
                 default: break;
             }
         } else if (parts[0].equals("transfers") && parts.length == 2) {
@@ -135,6 +146,7 @@ final class ControlApi {
             }
         }
         o.add("addresses", addresses);
+        o.add("dht", dht.addresses());
         o.addProperty("control", node.controlAddress().get());
         o.addProperty("dataDir", node.dataDir());
         o.addProperty("version", node.version());
@@ -263,6 +275,16 @@ final class ControlApi {
         }
         String outText = ControlJson.optionalString(body, "out", MAX_PATH);
         Path out = outText == null ? null : absolutePath(outText, "out");
+        DhtApi.Discovery found = null;
+        if (sources.isEmpty() && FileId.isCid(ident) && protocols.transfer(FileId.parse(ident)).isEmpty()) {
+            found = dht.discover(FileId.parse(ident));
+            if (found.sources().isEmpty()) {
+                throw ControlException.notFound(found.providers() == 0
+                        ? "no providers of " + ident + " found in the Chiral DHT (give sources with --from HOST:PORT)"
+                        : found.providers() + " provider(s) of " + ident + " found, but none over a protocol installed here");
+            }
+            sources.addAll(found.sources());
+        }
         TransferHandle h;
         try {
             h = protocols.download(new DownloadRequest(ident, sources, out));
@@ -272,6 +294,10 @@ final class ControlApi {
         JsonObject o = new JsonObject();
         o.addProperty("cid", h.fileId().hex());
         o.addProperty("state", h.state().name());
+        if (found != null) {
+            o.addProperty("providers", found.providers());
+            o.addProperty("sources", found.sources().size());
+        }
         return o;
     }
 

@@ -64,6 +64,13 @@ public class ControlServer {
     private ContentStore store;
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
     private volatile Provisioner provisioner;
+    @Reference
+    private io.chiral.api.NodeKey nodeKey;
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
+    private volatile io.chiral.api.ContentDirectory directory;
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            fieldOption = org.osgi.service.component.annotations.FieldOption.UPDATE)
+    private final List<io.chiral.api.Dht> dhts = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     private final Set<Channel> connections = ConcurrentHashMap.newKeySet();
     private ControlFiles files;
@@ -78,13 +85,13 @@ public class ControlServer {
         }
         Path dataDir = Path.of(config.dataDir()).toAbsolutePath().normalize();
         files = new ControlFiles(dataDir);
-        NodeIdentity identity = NodeIdentity.loadOrCreate(files.configDir());
         String token = files.readOrCreateToken();
         workers = newWorkers();
         ControlApi api = new ControlApi(protocols, store, () -> provisioner,
-                new ControlApi.NodeInfo(identity.nodeId(), dataDir.toString(), context.getBundle().getVersion().toString(),
+                new ControlApi.NodeInfo(nodeKey.nodeId(), dataDir.toString(), context.getBundle().getVersion().toString(),
                         () -> LOOPBACK + ":" + boundPort),
-                () -> stopFramework(context));
+                () -> stopFramework(context),
+                new DhtApi(() -> directory, () -> sortedDhts(), protocols, nodeKey.nodeId()));
         try {
             server = bind(new ControlChannelInitializer(new ControlHandler(token, api, workers), connections), config.port());
             boundPort = ((InetSocketAddress) server.localAddress()).getPort();
@@ -94,7 +101,7 @@ public class ControlServer {
             deactivate();
             throw e;
         }
-        LOG.info("node " + identity.nodeId() + ": control channel on " + LOOPBACK + ":" + boundPort);
+        LOG.info("node " + nodeKey.nodeId() + ": control channel on " + LOOPBACK + ":" + boundPort);
     }
 
     @Deactivate
@@ -120,6 +127,12 @@ public class ControlServer {
             }
             workers = null;
         }
+    }
+
+    private List<io.chiral.api.Dht> sortedDhts() {
+        List<io.chiral.api.Dht> l = new ArrayList<>(dhts);
+        l.sort(java.util.Comparator.comparing(io.chiral.api.Dht::network));
+        return l;
     }
 
     /** Binds the configured port, else the remembered one if it is free, else any free port. */

@@ -28,7 +28,12 @@ import org.osgi.service.component.annotations.Reference;
  * {@code <data>/config}, else any free one</li>
  * <li>{@code chiral.bind}: address protocols listen on (default 0.0.0.0)</li>
  * <li>{@code chiral.max.upload.rate}, {@code chiral.max.download.rate}: bytes per second, 0 = unlimited</li>
+ * <li>{@code chiral.dht.port}, {@code chiral.bootstrap}: UDP port and HOST:PORT contacts of the Chiral DHT</li>
+ * <li>{@code chiral.mainline.port}, {@code chiral.mainline.bootstrap}: the same for the BitTorrent mainline DHT
+ * ({@code none}: no contacts; default: the public routers)</li>
  * </ul>
+ * The two DHT instances are factory configurations of {@code io.chiral.dht} named {@code chiral} and
+ * {@code mainline}.
  */
 @Component(immediate = true)
 public class NodeConfigurator {
@@ -54,14 +59,47 @@ public class NodeConfigurator {
                 "port", port(context.getProperty("chiral.http.port")),
                 "bind", Objects.requireNonNullElse(context.getProperty("chiral.bind"), "0.0.0.0"),
                 "portFile", config.resolve("http.port").toString()));
+        String bind = Objects.requireNonNullElse(context.getProperty("chiral.bind"), "0.0.0.0");
+        updateFactory(cm, "io.chiral.dht", "chiral", Map.of(
+                "chiral.dht.network", "chiral",
+                "bind", bind,
+                "port", port(context.getProperty("chiral.dht.port")),
+                "bootstrap", contacts(context.getProperty("chiral.bootstrap"), ""),
+                "portFile", config.resolve("dht-chiral.port").toString(),
+                "nodesFile", config.resolve("dht-chiral.nodes").toString()));
+        updateFactory(cm, "io.chiral.dht", "mainline", Map.of(
+                "chiral.dht.network", "mainline",
+                "bind", bind,
+                "port", port(context.getProperty("chiral.mainline.port")),
+                "bootstrap", contacts(context.getProperty("chiral.mainline.bootstrap"), PUBLIC_ROUTERS),
+                "portFile", config.resolve("dht-mainline.port").toString(),
+                "nodesFile", config.resolve("dht-mainline.nodes").toString()));
         update(cm, "io.chiral.node.control", Map.of(
                 "dataDir", dataDir.toString(),
                 "port", port(context.getProperty("chiral.control.port"))));
         LOG.info("node data directory " + dataDir);
     }
 
+    /** Where a node with no known contacts joins BitTorrent's DHT. */
+    static final String PUBLIC_ROUTERS = "router.bittorrent.com:6881,dht.transmissionbt.com:6881,router.utorrent.com:6881";
+
+    private static String contacts(String value, String otherwise) {
+        if (value == null || value.isBlank()) {
+            return otherwise;
+        }
+        return "none".equals(value.strip()) ? "" : value.strip();
+    }
+
+    private static void updateFactory(ConfigurationAdmin cm, String factoryPid, String name, Map<String, Object> values)
+            throws IOException {
+        apply(cm.getFactoryConfiguration(factoryPid, name, "?"), values);
+    }
+
     private static void update(ConfigurationAdmin cm, String pid, Map<String, Object> values) throws IOException {
-        Configuration c = cm.getConfiguration(pid, "?");
+        apply(cm.getConfiguration(pid, "?"), values);
+    }
+
+    private static void apply(Configuration c, Map<String, Object> values) throws IOException {
         Dictionary<String, Object> current = c.getProperties();
         Dictionary<String, Object> next = new Hashtable<>();
         values.forEach(next::put);
