@@ -61,6 +61,8 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
     static final long REPUBLISH_MINUTES = 30;
     static final int MAX_KEYWORDS = 8;
     static final int MAX_ADDRESSES = 4;
+    static final int RETRY_SECONDS = 5;
+    static final int MAX_RETRIES = 12;
 
     private final DhtNode node;
     private final NodeKey key;
@@ -135,6 +137,25 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
 
     @Override
     public CompletionStage<Integer> publish(FileMetadata file, Optional<String> btih) {
+        return publish(file, btih, 0);
+    }
+
+    /**
+     * Publishes; when no other node took the records (a node that has only just started and knows nobody yet),
+     * tries again every {@value #RETRY_SECONDS} s, at most {@value #MAX_RETRIES} times, instead of waiting for the
+     * next republish.
+     */
+    private CompletionStage<Integer> publish(FileMetadata file, Optional<String> btih, int attempt) {
+        CompletionStage<Integer> done = publishOnce(file, btih);
+        done.whenComplete((stored, e) -> {
+            if ((e != null || stored == 0) && attempt < MAX_RETRIES && published.containsKey(file.id())) {
+                node.loopGroupNext().schedule(() -> publish(file, btih, attempt + 1), RETRY_SECONDS, TimeUnit.SECONDS);
+            }
+        });
+        return done;
+    }
+
+    private CompletionStage<Integer> publishOnce(FileMetadata file, Optional<String> btih) {
         published.put(file.id(), btih);
         long seq = System.currentTimeMillis();
         List<ChiralRecord> recs = new ArrayList<>();

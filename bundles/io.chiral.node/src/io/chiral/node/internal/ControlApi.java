@@ -276,7 +276,8 @@ final class ControlApi {
         String outText = ControlJson.optionalString(body, "out", MAX_PATH);
         Path out = outText == null ? null : absolutePath(outText, "out");
         DhtApi.Discovery found = null;
-        if (sources.isEmpty() && FileId.isCid(ident) && protocols.transfer(FileId.parse(ident)).isEmpty()) {
+        if (sources.isEmpty() && FileId.isCid(ident)
+                && protocols.transfer(FileId.parse(ident)).map(t -> t.state().isFinal()).orElse(true)) {
             found = dht.discover(FileId.parse(ident));
             if (found.sources().isEmpty()) {
                 throw ControlException.notFound(found.providers() == 0

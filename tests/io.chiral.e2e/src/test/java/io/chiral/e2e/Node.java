@@ -28,6 +28,10 @@ final class Node implements AutoCloseable {
             return lines[lines.length - 1].strip();
         }
 
+        com.google.gson.JsonArray jsonArray() {
+            return JsonParser.parseString(out).getAsJsonArray();
+        }
+
         JsonObject json() {
             return JsonParser.parseString(out).getAsJsonObject();
         }
@@ -53,7 +57,8 @@ final class Node implements AutoCloseable {
 
     /** Starts a daemon on 127.0.0.1 with ephemeral ports and waits until it answers. */
     static Node start(Path data, String... extraFlags) throws Exception {
-        List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--control-port", "0"));
+        List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--control-port", "0",
+                "--mainline-bootstrap", "none"));
         f.addAll(Arrays.asList(extraFlags));
         Node n = new Node(data, f);
         n.launch();
@@ -107,6 +112,17 @@ final class Node implements AutoCloseable {
             }
         }
         throw new AssertionError("node has no http address:\n" + run("id").out());
+    }
+
+    /** This node's UDP address (127.0.0.1:PORT) in the given DHT ({@code chiral} or {@code mainline}). */
+    String dhtAddress(String network) throws Exception {
+        for (var e : run("--json", "id").ok().json().getAsJsonArray("dht")) {
+            JsonObject o = e.getAsJsonObject();
+            if (o.get("network").getAsString().equals(network)) {
+                return o.get("address").getAsString();
+            }
+        }
+        throw new AssertionError("node has no " + network + " DHT:\n" + run("id").out());
     }
 
     Result run(String... args) throws Exception {
