@@ -19,7 +19,7 @@ import com.google.gson.JsonParser;
 /** kill -9 of the downloading daemon mid-transfer; after a restart the download resumes from its verified chunks. */
 class ResumeAfterKillTest {
     static final long SIZE = 64L << 20;
-    static final long RATE = 8L << 20; // the seeder's upload limit, so the transfer takes ~8 s
+    static final long RATE = 5L << 20; // the seeder's upload limit: ~13 s, margin for slow polls on a loaded machine
 
     @TempDir
     Path tmp;
@@ -28,7 +28,7 @@ class ResumeAfterKillTest {
     void resumesWithoutFetchingVerifiedChunksAgain() throws Exception {
         Path file = Node.randomFile(tmp, "big.bin", SIZE, 42);
         Path out = tmp.resolve("out");
-        try (Node seeder = Node.start(tmp.resolve("seeder"), "--max-upload-rate", "8M");
+        try (Node seeder = Node.start(tmp.resolve("seeder"), "--max-upload-rate", "5M");
                 Node leecher = Node.start(tmp.resolve("leecher"))) {
             seeder.awaitProtocol("http");
             leecher.awaitProtocol("http");
@@ -40,11 +40,11 @@ class ResumeAfterKillTest {
                     .redirectOutput(tmp.resolve("client.log").toFile()).start();
             long seen = 0;
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (seen < SIZE * 3 / 10 && System.nanoTime() < deadline) {
+            while (seen < SIZE / 5 && System.nanoTime() < deadline) {
                 Thread.sleep(100);
                 seen = verifiedBytes(leecher, cid);
             }
-            assertTrue(seen >= SIZE * 3 / 10 && seen < SIZE, "download should be under way, verified " + seen);
+            assertTrue(seen >= SIZE / 5 && seen < SIZE, "download should be under way, verified " + seen);
             Thread.sleep(1500); // let a checkpoint of what was verified by now reach the disk
             long beforeKill = verifiedBytes(leecher, cid);
             leecher.kill9();
