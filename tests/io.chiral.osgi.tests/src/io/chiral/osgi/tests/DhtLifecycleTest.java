@@ -96,6 +96,13 @@ class DhtLifecycleTest {
         cmt.open();
         cm = cmt.waitForService(10_000);
         assertNotNull(cm, "ConfigAdmin not running");
+        if (cm.getConfiguration("io.chiral.core.store", "?").getProperties() == null) {
+            ProtocolLifecycleTest.configure(cm, "io.chiral.core.store", "dataDir", dataDir.toString());
+        }
+        if (cm.getConfiguration("io.chiral.protocol.http", "?").getProperties() == null) {
+            ProtocolLifecycleTest.configure(cm, "io.chiral.protocol.http", "port", 0, "bind", "127.0.0.1", "portFile",
+                    dataDir.resolve("http.port").toString());
+        }
         key = ctx.registerService(NodeKey.class, new JdkNodeKey(), null);
         chiral = factory("chiral");
         mainline = factory("mainline");
