@@ -115,11 +115,15 @@ public final class DhtNode implements AutoCloseable {
     private final LinkedHashMap<NodeId, StoredItem> items = new LinkedHashMap<>();
     private final LinkedHashMap<NodeId, LinkedHashMap<Bytes, StoredRecord>> records = new LinkedHashMap<>();
     private final Set<NodeId> pinging = new HashSet<>();
+    private final LinkedHashMap<java.net.InetAddress, long[]> rates = new LinkedHashMap<>();
+    static final int QUERIES_PER_SECOND_PER_IP = 100;
+    private static final int MAX_RATE_ENTRIES = 4096;
     private Tokens tokens;
     private Channel channel;
     private EventLoop loop;
     private ScheduledFuture<?> maintenance;
     private volatile boolean closed;
+    private volatile InetSocketAddress externalAddress;
     private long queriesIn;
     private long queriesOut;
     private long responsesIn;
@@ -181,6 +185,11 @@ public final class DhtNode implements AutoCloseable {
 
     public NodeId id() {
         return self;
+    }
+
+    /** Our address as the last node that answered saw it (BEP 42 {@code ip}); null until someone told us. */
+    public InetSocketAddress externalAddress() {
+        return externalAddress;
     }
 
     @Override
@@ -324,8 +333,37 @@ public final class DhtNode implements AutoCloseable {
         return !settings.enforceBep42() || Bep42.valid(id, from.getAddress());
     }
 
+    /**
+     * At most {@value #QUERIES_PER_SECOND_PER_IP} queries per second from one non-loopback address are answered
+     * (a flood or a reflection attempt costs us little); the table of addresses is bounded.
+     */
+    private boolean overLimit(InetSocketAddress from) {
+        java.net.InetAddress ip = from.getAddress();
+        if (ip.isLoopbackAddress()) {
+            return false;
+        }
+        long second = now() / 1000;
+        long[] w = rates.get(ip);
+        if (w == null) {
+            if (rates.size() >= MAX_RATE_ENTRIES) {
+                evictOldest(rates);
+            }
+            w = new long[] {second, 0};
+            rates.put(ip, w);
+        }
+        if (w[0] != second) {
+            w[0] = second;
+            w[1] = 0;
+        }
+        return ++w[1] > QUERIES_PER_SECOND_PER_IP;
+    }
+
     private void handleQuery(Krpc.Query q, InetSocketAddress from) {
         queriesIn++;
+        if (overLimit(from)) {
+            dropped++;
+            return;
+        }
         SortedMap<Bytes, Object> a = q.args();
         boolean readOnly = a.get(Bytes.of("ro")) instanceof Long ro && ro == 1;
         if (!readOnly && from.getAddress() instanceof java.net.Inet4Address && from.getPort() != 0
@@ -429,7 +467,12 @@ public final class DhtNode implements AutoCloseable {
                 return;
             }
         }
-        send(Krpc.response(q.transaction(), self, r, settings.version()), from);
+        send(Krpc.response(q.transaction(), self, r, settings.version(), compactAddress(from)), from);
+    }
+
+    /** BEP 42: every answer tells the requester the address it came from (6 bytes, compact peer form). */
+    private static Bytes compactAddress(InetSocketAddress from) {
+        return from.getAddress() instanceof java.net.Inet4Address ? Bytes.of(Contact.encodePeer(from)) : null;
     }
 
     private void unknown(Krpc.Query q, InetSocketAddress from) {
@@ -507,6 +550,9 @@ public final class DhtNode implements AutoCloseable {
         pending.remove(r.transaction());
         p.timeout().cancel(false);
         responsesIn++;
+        if (r.ip() != null && r.ip().length() == Contact.COMPACT_PEER) {
+            externalAddress = Contact.parsePeer(r.ip().toByteArray());
+        }
         if (acceptable(r.sender(), from) && !r.sender().equals(self)) {
             touch(new Contact(r.sender(), from));
         }

@@ -30,6 +30,7 @@ public final class Krpc {
     private static final Bytes E = Bytes.of("e");
     private static final Bytes V = Bytes.of("v");
     private static final Bytes ID = Bytes.of("id");
+    private static final Bytes IP = Bytes.of("ip");
 
     private Krpc() {
     }
@@ -45,7 +46,7 @@ public final class Krpc {
     }
 
     /** A response: values {@code values} (which include {@code id}). */
-    public record Response(Bytes transaction, NodeId sender, SortedMap<Bytes, Object> values, Bytes version)
+    public record Response(Bytes transaction, NodeId sender, SortedMap<Bytes, Object> values, Bytes version, Bytes ip)
             implements Message {
     }
 
@@ -103,7 +104,8 @@ public final class Krpc {
         }
         if ("r".equals(y)) {
             SortedMap<Bytes, Object> values = dict(m.get(R), "response without values 'r'", t);
-            return new Response(t, sender(values, t), values, v);
+            Bytes ip = m.get(IP) instanceof Bytes b ? b : null;
+            return new Response(t, sender(values, t), values, v, ip);
         }
         if ("e".equals(y)) {
             if (m.get(E) instanceof List<?> l && l.size() >= 2 && l.get(0) instanceof Long code && l.get(1) instanceof Bytes msg) {
@@ -146,9 +148,17 @@ public final class Krpc {
     }
 
     public static byte[] response(Bytes t, NodeId self, Map<String, Object> values, Bytes version) {
+        return response(t, self, values, version, null);
+    }
+
+    /** A response; {@code ip} (BEP 42) is the requester's compact address, or null. */
+    public static byte[] response(Bytes t, NodeId self, Map<String, Object> values, Bytes version, Bytes ip) {
         Map<String, Object> r = new LinkedHashMap<>(values);
         r.put("id", self.bytes());
         Map<String, Object> m = new LinkedHashMap<>();
+        if (ip != null) {
+            m.put("ip", ip);
+        }
         m.put("t", t);
         m.put("y", "r");
         m.put("r", r);

@@ -196,6 +196,33 @@ public class DhtSimulationTest {
     }
 
     @Test
+    void oneAddressCannotFloodANode() throws Exception {
+        DhtNode victim = anyNode();
+        byte[] ping = Krpc.query(Bytes.of("fl"), "ping", NodeId.random(new SecureRandom()), Map.of(), null);
+        InetSocketAddress flooder = new InetSocketAddress("192.0.2.7", 6881); // TEST-NET-1: answers go nowhere
+        DhtNode.Snapshot before = victim.snapshot().get(10, TimeUnit.SECONDS);
+        victim.onLoop(() -> {
+            for (int i = 0; i < 1000; i++) {
+                victim.receive(ping, flooder);
+            }
+            return CompletableFuture.completedFuture(null);
+        }).get(30, TimeUnit.SECONDS);
+        DhtNode.Snapshot after = victim.snapshot().get(10, TimeUnit.SECONDS);
+        long dropped = after.dropped() - before.dropped();
+        // 1000 queries within (at most) two one-second windows: at most 2 x the limit answered
+        assertTrue(dropped >= 1000 - 2 * DhtNode.QUERIES_PER_SECOND_PER_IP, "only " + dropped + " of 1000 dropped");
+        assertTrue(other(victim).ping(victim.address()).get(10, TimeUnit.SECONDS), "others are still answered");
+    }
+
+    private static DhtNode other(DhtNode not) {
+        DhtNode n;
+        do {
+            n = anyNode();
+        } while (n == not);
+        return n;
+    }
+
+    @Test
     void hostileDatagramsAreDroppedAndStorageStaysBounded() throws Exception {
         DhtNode victim = anyNode();
         InetSocketAddress to = victim.address();
