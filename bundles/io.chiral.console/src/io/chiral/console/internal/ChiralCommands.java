@@ -1,36 +1,33 @@
 package io.chiral.console.internal;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.security.GeneralSecurityException;
-import java.security.KeyFactory;
-import java.security.KeyPairGenerator;
-import java.security.SecureRandom;
-import java.security.interfaces.EdECPrivateKey;
-import java.security.spec.NamedParameterSpec;
-import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.StringJoiner;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import org.apache.felix.service.command.Descriptor;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.FieldOption;
 import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
 
+import io.chiral.api.ContentDirectory;
 import io.chiral.api.ContentProtocol;
 import io.chiral.api.ContentStore;
+import io.chiral.api.Dht;
 import io.chiral.api.DownloadRequest;
 import io.chiral.api.FileId;
 import io.chiral.api.FileMetadata;
+import io.chiral.api.NodeKey;
 import io.chiral.api.PeerInfo;
 import io.chiral.api.ProtocolManager;
 import io.chiral.api.TransferHandle;
@@ -50,16 +47,25 @@ import io.chiral.api.TransferProgress;
         "osgi.command.function=ls",
         "osgi.command.function=rm",
         "osgi.command.function=protocols",
-        "osgi.command.function=transfers"})
+        "osgi.command.function=transfers",
+        "osgi.command.function=find",
+        "osgi.command.function=search",
+        "osgi.command.function=dht"})
 public class ChiralCommands {
     private static final Logger LOG = Logger.getLogger(ChiralCommands.class.getName());
     private static final double MIB = 1024.0 * 1024.0;
-    private static final int MAX_KEY_FILE = 1024;
 
     @Reference
     private ProtocolManager protocols;
     @Reference
     private ContentStore store;
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
+    private volatile NodeKey key;
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC)
+    private volatile ContentDirectory directory;
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC, fieldOption = FieldOption.UPDATE)
+    private final List<Dht> dhts = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private static final long LOOKUP_SECONDS = 30;
 
     /** A command body that may fail. */
     private interface Action {
@@ -98,6 +104,9 @@ public class ChiralCommands {
                 "chiral:rm CID                        stop seeding a file (the file itself stays)",
                 "chiral:protocols                     installed protocols and their addresses",
                 "chiral:transfers                     downloads of this run and their progress",
+                "chiral:find CID                      providers of a CID in the Chiral DHT",
+                "chiral:search WORD                   files whose name has WORD (DHT keyword index)",
+                "chiral:dht                           DHT instances and their counters",
                 "chiral:help                          this list (help chiral:COMMAND explains one command)");
     }
 
@@ -234,35 +243,72 @@ public class ChiralCommands {
         });
     }
 
-    /** The node id: the raw Ed25519 public key of {@code <chiral.data>/config/node.key}, in hex. */
-    private static String nodeId() throws IOException, GeneralSecurityException {
-        String dataDir = System.getProperty("chiral.data");
-        if (dataDir == null || dataDir.isBlank()) {
-            throw new IllegalArgumentException("the node has no data directory (chiral.data is not set)");
-        }
-        Path key = Path.of(dataDir, "config", "node.key");
-        if (!Files.exists(key)) {
-            throw new IllegalArgumentException("no node identity yet (" + key + " does not exist)");
-        }
-        if (Files.size(key) > MAX_KEY_FILE) {
-            throw new IllegalArgumentException(key + " is not an Ed25519 key");
-        }
-        var priv = KeyFactory.getInstance("Ed25519").generatePrivate(new PKCS8EncodedKeySpec(Files.readAllBytes(key)));
-        if (!(priv instanceof EdECPrivateKey ed) || ed.getBytes().isEmpty()) {
-            throw new IllegalArgumentException(key + " is not an Ed25519 key");
-        }
-        byte[] seed = ed.getBytes().get();
-        // Ed25519 key generation reads exactly the 32-byte seed from its random source.
-        KeyPairGenerator gen = KeyPairGenerator.getInstance("Ed25519");
-        gen.initialize(NamedParameterSpec.ED25519, new SecureRandom() {
-            private static final long serialVersionUID = 1L;
-
-            @Override
-            public void nextBytes(byte[] bytes) {
-                System.arraycopy(seed, 0, bytes, 0, Math.min(bytes.length, seed.length));
+    @Descriptor("find the providers of a CID in the Chiral DHT (and its file record)")
+    public String find(@Descriptor("CID of the file (64 hex)") String cid) {
+        return run("find", () -> {
+            FileId id = parseCid(cid);
+            ContentDirectory d = requireDirectory();
+            StringJoiner out = new StringJoiner("\n");
+            d.file(id).toCompletableFuture().get(LOOKUP_SECONDS, TimeUnit.SECONDS).ifPresentOrElse(
+                    f -> out.add(f.name() + "  " + f.size() + " bytes  " + f.chunkCount() + " chunks  merkle " + f.merkleRoot()),
+                    () -> out.add("no file record for " + id.hex()));
+            List<ContentDirectory.Provider> ps = d.providers(id).toCompletableFuture().get(LOOKUP_SECONDS, TimeUnit.SECONDS);
+            out.add(ps.size() + (ps.size() == 1 ? " provider" : " providers"));
+            for (ContentDirectory.Provider p : ps) {
+                out.add("  " + p.nodeId() + "  " + p.protocols() + "  " + p.chunks().cardinality() + "/" + p.totalChunks()
+                        + " chunks");
             }
+            return out.toString();
         });
-        byte[] x509 = gen.generateKeyPair().getPublic().getEncoded();
-        return HexFormat.of().formatHex(Arrays.copyOfRange(x509, x509.length - 32, x509.length));
+    }
+
+    @Descriptor("find files whose name contains WORD (Chiral DHT keyword index)")
+    public String search(@Descriptor("a word of the file name, at least 3 letters or digits") String word) {
+        return run("search", () -> {
+            List<ContentDirectory.FileRecord> found = requireDirectory().search(word).toCompletableFuture()
+                    .get(LOOKUP_SECONDS, TimeUnit.SECONDS);
+            StringJoiner out = new StringJoiner("\n");
+            for (ContentDirectory.FileRecord f : found) {
+                out.add(f.id().hex() + "  " + f.size() + "  " + f.name());
+            }
+            return found.isEmpty() ? "no files found for '" + word + "'" : out.toString();
+        });
+    }
+
+    @Descriptor("DHT instances: network, node id, UDP address, routing table size, stored records and counters")
+    public String dht() {
+        return run("dht", () -> {
+            StringJoiner out = new StringJoiner("\n");
+            for (Dht d : dhts) {
+                Dht.Stats s = d.stats();
+                out.add(String.format(Locale.ROOT, "%s  %s  udp %s  table %d  records %d  peers %d  items %d  queries in %d out %d  timeouts %d",
+                        s.network(), s.nodeId(), s.address(), s.routingTableSize(), s.storedRecords(), s.storedPeers(),
+                        s.storedItems(), s.queriesIn(), s.queriesOut(), s.timeouts()));
+            }
+            return out.length() == 0 ? "no DHT running" : out.toString();
+        });
+    }
+
+    private ContentDirectory requireDirectory() {
+        ContentDirectory d = directory;
+        if (d == null) {
+            throw new IllegalArgumentException("the Chiral DHT is not running on this node");
+        }
+        return d;
+    }
+
+    private static FileId parseCid(String cid) {
+        if (!FileId.isCid(cid.strip().toLowerCase(Locale.ROOT))) {
+            throw new IllegalArgumentException("not a CID (64 hex): '" + cid + "'");
+        }
+        return FileId.parse(cid.strip().toLowerCase(Locale.ROOT));
+    }
+
+    private String nodeId() {
+        NodeKey k = key;
+        if (k == null) {
+            throw new IllegalArgumentException("the node has no identity yet (its data directory is not configured)");
+        }
+        return k.nodeId();
     }
 }
