@@ -4,5 +4,5 @@
  * and runs transfers, the {@link io.chiral.api.ContentStore}, and the EventAdmin topics in
  * {@link io.chiral.api.ChiralEvents}. No implementation lives here.
  */
-@org.osgi.annotation.versioning.Version("0.1.0")
+@org.osgi.annotation.versioning.Version("0.2.0")
 package io.chiral.api;
