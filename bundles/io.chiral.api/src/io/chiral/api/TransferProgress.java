@@ -16,12 +16,14 @@ import java.util.Map;
  * @param corruptChunks   chunks that failed verification and were fetched again
  * @param bytesPerSource  verified bytes per source ({@link PeerInfo#label()})
  * @param bannedSources   sources dropped for sending bad data
+ * @param droppedSources  sources this download gave up on (banned ones included), each with the reason: sent bad
+ *                        data, failed repeatedly (gone, refused), or stalled (connected but silent)
  * @param elapsedSeconds  seconds since this run of the transfer started
  * @param output          final path once completed, else null
  * @param error           reason of failure, else null
  */
 public record TransferProgress(TransferState state, String name, long totalBytes, long verifiedBytes,
         long resumedBytes, long fetchedBytes, int chunksTotal, int chunksVerified, int corruptChunks,
-        Map<String, Long> bytesPerSource, java.util.List<String> bannedSources, double elapsedSeconds,
-        String output, String error) {
+        Map<String, Long> bytesPerSource, java.util.List<String> bannedSources, Map<String, String> droppedSources,
+        double elapsedSeconds, String output, String error) {
 }

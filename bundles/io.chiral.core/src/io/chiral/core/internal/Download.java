@@ -30,17 +30,33 @@ import io.chiral.api.TransferProgress;
 import io.chiral.api.TransferState;
 
 /**
- * One download. Asks its sources for chunks (several outstanding per source, rarest first, end game at the
- * tail), verifies every chunk against its SHA-256 before writing it to the part file, persists the bitmap of
- * verified chunks so a crash loses nothing verified, and, when every chunk is in, checks the whole file against
- * the CID before it renames the part file into place. A source that sends a bad chunk gets a strike (the chunk
- * is fetched again, from another source when there is one); two strikes and it is banned for this download.
+ * One download. Asks all its sources for different chunks at once (rarest first, end game at the tail), verifies
+ * every chunk against its SHA-256 before writing it to the part file, persists the bitmap of verified chunks so a
+ * crash loses nothing verified, and, when every chunk is in, checks the whole file against the CID before it
+ * renames the part file into place.
+ *
+ * <p>Each source has as many requests outstanding as cover about {@link #PIPELINE_SECONDS} of its measured rate
+ * (at least one, at most what the source accepts), so a fast source is asked for more and a slow one does not sit
+ * on chunks others could deliver. A source that sends a bad chunk gets a strike (the chunk is fetched again, from
+ * another source when there is one); two strikes and it is banned for this download. A source whose requests fail
+ * {@link #MAX_CONSECUTIVE_FAILURES} times in a row (gone, refusing connections) is dropped. A source that has
+ * requests outstanding but delivers nothing for the stall timeout (connected but silent, e.g. a frozen process)
+ * loses its requests to the others and is reconnected; after {@link #MAX_STALLS} stalls it is dropped.
  */
 final class Download implements TransferHandle {
     private static final Logger LOG = Logger.getLogger(Download.class.getName());
     static final int MAX_STRIKES = 2;
     static final int MAX_CONSECUTIVE_FAILURES = 3;
     static final long CHECKPOINT_MILLIS = 1000;
+    /** Default time a source may have requests outstanding without delivering anything before it counts as stalled. */
+    static final long STALL_MILLIS = 10_000;
+    static final int MAX_STALLS = 2;
+    /** How often rates are sampled and stalls looked for. */
+    static final long WATCH_MILLIS = 1000;
+    /** Requests a source is given cover this much of its measured transfer time. */
+    static final double PIPELINE_SECONDS = 1.0;
+    /** Requests per source until its rate is measured. */
+    static final int INITIAL_DEPTH = 2;
 
     /** Per-source bookkeeping. */
     static final class Source {
@@ -50,8 +66,12 @@ final class Download implements TransferHandle {
         int outstanding;
         int strikes;
         int consecutiveFailures;
+        int stalls;
         long verifiedBytes;
         String dropped; // reason, once dropped for good
+        long lastResponseNanos; // last response, or when it became busy: the stall clock
+        long tickBytes; // bytes received since the last rate sample
+        double rate = -1; // bytes per second, moving average; -1 until measured
 
         Source(PeerInfo peer) {
             this.peer = peer;
@@ -65,6 +85,8 @@ final class Download implements TransferHandle {
     private final CompletableFuture<Path> completion = new CompletableFuture<>();
     private final Map<String, Source> sources = new LinkedHashMap<>();
     private final List<String> banned = new ArrayList<>();
+    private final java.util.function.LongSupplier clock; // nanoTime, for rates and stalls
+    private final long stallNanos;
     private final ReentrantLock digestLock = new ReentrantLock();
     private final Object checkpointLock = new Object();
 
@@ -83,8 +105,11 @@ final class Download implements TransferHandle {
     private long verifiedBytes;
     private int corrupt;
     private final long startNanos = System.nanoTime();
+    private long endNanos; // when it reached a final state, else 0
     private boolean resolving;
     private java.util.concurrent.ScheduledFuture<?> checkpointTask;
+    private java.util.concurrent.ScheduledFuture<?> watchTask;
+    private long lastSampleNanos;
 
     // guarded by digestLock: SHA-256 of the file so far, fed in chunk order; digestCursor is also read under 'early'
     static final int MAX_EARLY_CHUNKS = 32;
@@ -98,6 +123,8 @@ final class Download implements TransferHandle {
         this.id = id;
         this.outputDir = outputDir;
         this.meta = knownMeta;
+        this.clock = manager.clock;
+        this.stallNanos = TimeUnit.MILLISECONDS.toNanos(manager.stallMillis);
     }
 
     @Override
@@ -247,6 +274,9 @@ final class Download implements TransferHandle {
                 if (checkpointTask == null) {
                     checkpointTask = store.checkpoints().scheduleWithFixedDelay(this::checkpoint, CHECKPOINT_MILLIS,
                             CHECKPOINT_MILLIS, TimeUnit.MILLISECONDS);
+                    lastSampleNanos = clock.getAsLong();
+                    watchTask = store.checkpoints().scheduleWithFixedDelay(() -> store.workers().execute(this::watch),
+                            WATCH_MILLIS, WATCH_MILLIS, TimeUnit.MILLISECONDS);
                 }
             }
             manager.post(io.chiral.api.ChiralEvents.TRANSFER_STARTED, this, null);
@@ -364,11 +394,14 @@ final class Download implements TransferHandle {
                 if (s.chunks == null) {
                     continue;
                 }
-                int limit = Math.max(1, s.chunks.maxOutstanding());
+                int limit = depth(s.rate, meta.chunkSize(), s.chunks.maxOutstanding());
                 while (s.outstanding < limit) {
                     int c = pick(s);
                     if (c < 0) {
                         break;
+                    }
+                    if (s.outstanding == 0) {
+                        s.lastResponseNanos = clock.getAsLong(); // busy from now on: the stall clock starts
                     }
                     s.outstanding++;
                     s.requested.set(c);
@@ -490,8 +523,10 @@ final class Download implements TransferHandle {
             }
             s.outstanding--;
             s.requested.clear(c);
+            s.lastResponseNanos = clock.getAsLong();
             if (buf != null) {
                 fetchedBytes += buf.remaining();
+                s.tickBytes += buf.remaining();
             }
             wanted = !state.isFinal() && !verified.get(c);
             if (e != null || !wanted) {
@@ -595,6 +630,17 @@ final class Download implements TransferHandle {
 
     private void dropLocked(Source s, String why) {
         s.dropped = why;
+        ChunkSource cs = detachLocked(s);
+        if (cs != null) {
+            cs.close();
+        }
+    }
+
+    /**
+     * Takes the chunk source away from {@code s} and gives its outstanding chunks back to the others; answers
+     * that still arrive from the returned source are ignored. The caller closes it.
+     */
+    private ChunkSource detachLocked(Source s) {
         ChunkSource cs = s.chunks;
         s.chunks = null;
         if (inflight != null) {
@@ -607,8 +653,68 @@ final class Download implements TransferHandle {
         }
         s.requested.clear();
         s.outstanding = 0;
-        if (cs != null) {
-            cs.close();
+        return cs;
+    }
+
+    /** Requests outstanding at a source with rate {@code bytesPerSecond} (negative: not measured yet). */
+    static int depth(double bytesPerSecond, int chunkSize, int maxOutstanding) {
+        int max = Math.max(1, maxOutstanding);
+        if (bytesPerSecond < 0) {
+            return Math.min(max, INITIAL_DEPTH);
+        }
+        double chunks = Math.ceil(bytesPerSecond * PIPELINE_SECONDS / chunkSize);
+        return (int) Math.max(1, Math.min(max, chunks));
+    }
+
+    /**
+     * Runs every {@link #WATCH_MILLIS}: samples each source's rate (which sets its pipelining depth) and takes the
+     * requests away from a source that has delivered nothing for the stall timeout. Such a source is connected
+     * afresh (on probation: its measured rate gives it one request), and dropped at its {@link #MAX_STALLS}th stall.
+     */
+    void watch() {
+        List<ChunkSource> close = new ArrayList<>();
+        boolean stalled = false;
+        synchronized (this) {
+            if (state != TransferState.DOWNLOADING || meta == null) {
+                return;
+            }
+            long now = clock.getAsLong();
+            long dt = now - lastSampleNanos;
+            boolean sample = dt >= TimeUnit.MILLISECONDS.toNanos(WATCH_MILLIS) / 2;
+            if (sample) {
+                lastSampleNanos = now;
+            }
+            for (Source s : sources.values()) {
+                if (s.chunks == null || s.dropped != null) {
+                    continue;
+                }
+                if (sample && (s.outstanding > 0 || s.tickBytes > 0)) {
+                    double r = s.tickBytes * 1e9 / dt;
+                    s.rate = s.rate < 0 ? r : (s.rate + r) / 2;
+                    s.tickBytes = 0;
+                }
+                if (s.outstanding == 0 || now - s.lastResponseNanos < stallNanos) {
+                    continue;
+                }
+                stalled = true;
+                s.stalls++;
+                s.rate = 0;
+                String why = String.format(java.util.Locale.ROOT, "stalled: nothing received for %.1f s with %d requests"
+                        + " outstanding", (now - s.lastResponseNanos) / 1e9, s.outstanding);
+                if (s.stalls >= MAX_STALLS) {
+                    LOG.warning("dropping source " + s.peer.label() + " for " + id.shortHex() + ": " + why + " ("
+                            + s.stalls + " times)");
+                    dropLocked(s, why + " (" + s.stalls + " times)");
+                } else {
+                    LOG.info("source " + s.peer.label() + " of " + id.shortHex() + " " + why
+                            + "; its chunks go to other sources and it is connected again");
+                    close.add(detachLocked(s));
+                }
+            }
+        }
+        close.forEach(ChunkSource::close);
+        if (stalled) {
+            openSources(); // connects the stalled sources again, then gives their chunks out
         }
     }
 
@@ -714,6 +820,9 @@ final class Download implements TransferHandle {
         if (checkpointTask != null) {
             checkpointTask.cancel(false);
         }
+        if (watchTask != null) {
+            watchTask.cancel(false);
+        }
     }
 
     private boolean isAllVerified() {
@@ -761,6 +870,7 @@ final class Download implements TransferHandle {
             synchronized (this) {
                 output = target;
                 state = TransferState.COMPLETED;
+                endNanos = System.nanoTime();
             }
             LOG.info("downloaded " + meta.name() + " (" + id.shortHex() + ") to " + target);
             manager.post(io.chiral.api.ChiralEvents.TRANSFER_COMPLETED, this, null);
@@ -827,6 +937,7 @@ final class Download implements TransferHandle {
             return;
         }
         state = TransferState.FAILED;
+        endNanos = System.nanoTime();
         error = why;
         LOG.warning("download " + id.shortHex() + " failed: " + why);
         store.workers().execute(() -> {
@@ -875,6 +986,7 @@ final class Download implements TransferHandle {
                 return;
             }
             state = TransferState.CANCELLED;
+            endNanos = System.nanoTime();
         }
         closeSources();
         stopCheckpoints();
@@ -905,13 +1017,18 @@ final class Download implements TransferHandle {
     @Override
     public synchronized TransferProgress progress() {
         Map<String, Long> per = new LinkedHashMap<>();
+        Map<String, String> dropped = new LinkedHashMap<>();
         for (Source s : sources.values()) {
             per.put(s.peer.label(), s.verifiedBytes);
+            if (s.dropped != null) {
+                dropped.put(s.peer.label(), s.dropped);
+            }
         }
         return new TransferProgress(state, meta != null ? meta.name() : id.hex(), meta != null ? meta.size() : -1,
                 verifiedBytes, resumedBytes, fetchedBytes, meta != null ? meta.chunkCount() : -1,
-                verified != null ? verified.cardinality() : 0, corrupt, per, List.copyOf(banned),
-                (System.nanoTime() - startNanos) / 1e9, output != null ? output.toString() : null, error);
+                verified != null ? verified.cardinality() : 0, corrupt, per, List.copyOf(banned), dropped,
+                ((endNanos != 0 ? endNanos : System.nanoTime()) - startNanos) / 1e9,
+                output != null ? output.toString() : null, error);
     }
 
     synchronized FileMetadata metadataOrNull() {

@@ -46,6 +46,17 @@ public class ProtocolManagerImpl implements ProtocolManager {
     private ChunkStore store;
     private volatile EventAdmin events;
     private volatile boolean active;
+    /** Engine settings read by each new download; tests shorten the stall timeout and drive the clock. */
+    volatile long stallMillis = Download.STALL_MILLIS;
+    volatile java.util.function.LongSupplier clock = System::nanoTime;
+
+    public ProtocolManagerImpl() {
+    }
+
+    /** Without DS (tests in this package): the store is given, {@link #activate()} is called by the caller. */
+    ProtocolManagerImpl(ChunkStore store) {
+        this.store = store;
+    }
 
     @Activate
     void activate() {

@@ -174,15 +174,16 @@ final class Transfers {
         return state.equals("COMPLETED") || state.equals("FAILED") || state.equals("CANCELLED");
     }
 
-    /** Sources that delivered or may deliver: all known ones except banned ones. */
+    /** Sources that delivered or may deliver: not banned, and not dropped before they delivered anything. */
     static int activeSources(JsonObject p) {
         Set<String> banned = new HashSet<>();
         for (JsonElement e : p.getAsJsonArray("bannedSources")) {
             banned.add(e.getAsString());
         }
+        JsonObject dropped = p.has("droppedSources") ? p.getAsJsonObject("droppedSources") : new JsonObject();
         int n = 0;
-        for (String label : p.getAsJsonObject("bytesPerSource").keySet()) {
-            if (!banned.contains(label)) {
+        for (var e : p.getAsJsonObject("bytesPerSource").entrySet()) {
+            if (!banned.contains(e.getKey()) && (!dropped.has(e.getKey()) || e.getValue().getAsLong() > 0)) {
                 n++;
             }
         }

@@ -55,6 +55,11 @@ final class ControlJson {
         }
         o.add("bytesPerSource", per);
         o.add("bannedSources", strings(p.bannedSources() == null ? List.of() : p.bannedSources()));
+        JsonObject dropped = new JsonObject();
+        if (p.droppedSources() != null) {
+            p.droppedSources().forEach(dropped::addProperty);
+        }
+        o.add("droppedSources", dropped);
         o.addProperty("elapsedSeconds", Math.round(p.elapsedSeconds() * 1000.0) / 1000.0);
         o.addProperty("output", p.output());
         o.addProperty("error", p.error());
