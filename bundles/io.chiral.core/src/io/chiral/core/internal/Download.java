@@ -699,8 +699,9 @@ final class Download implements TransferHandle {
                 stalled = true;
                 s.stalls++;
                 s.rate = 0;
-                String why = String.format(java.util.Locale.ROOT, "stalled: nothing received for %.1f s with %d requests"
-                        + " outstanding", (now - s.lastResponseNanos) / 1e9, s.outstanding);
+                String why = String.format(java.util.Locale.ROOT, "stalled: nothing received for %.1f s with %d %s"
+                        + " outstanding", (now - s.lastResponseNanos) / 1e9, s.outstanding,
+                        s.outstanding == 1 ? "request" : "requests");
                 if (s.stalls >= MAX_STALLS) {
                     LOG.warning("dropping source " + s.peer.label() + " for " + id.shortHex() + ": " + why + " ("
                             + s.stalls + " times)");

@@ -57,15 +57,30 @@ final class Node implements AutoCloseable {
 
     /** Starts a daemon on 127.0.0.1 with ephemeral ports and waits until it answers. */
     static Node start(Path data, String... extraFlags) throws Exception {
+        Node n = spawn(data, extraFlags);
+        n.awaitUp();
+        return n;
+    }
+
+    /**
+     * Starts a daemon like {@link #start} but returns at once: several nodes boot side by side; call
+     * {@link #awaitUp()} on each before using it.
+     */
+    static Node spawn(Path data, String... extraFlags) throws Exception {
         List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--control-port", "0",
                 "--mainline-bootstrap", "none"));
         f.addAll(Arrays.asList(extraFlags));
         Node n = new Node(data, f);
-        n.launch();
+        n.spawnProcess();
         return n;
     }
 
     void launch() throws Exception {
+        spawnProcess();
+        awaitUp();
+    }
+
+    private void spawnProcess() throws Exception {
         Files.createDirectories(data);
         List<String> cmd = new ArrayList<>(List.of(CHIRAL.toString(), "daemon", "--data", data.toString()));
         cmd.addAll(flags);
@@ -73,6 +88,10 @@ final class Node implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().put("CHIRAL_NO_BUILD", "1");
         process = pb.start();
+    }
+
+    /** Waits until the daemon answers on its control channel. */
+    void awaitUp() throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
@@ -152,6 +171,31 @@ final class Node implements AutoCloseable {
         return process.pid();
     }
 
+    /** Sends a signal to the daemon's JVM: {@code STOP} freezes it (sockets stay open), {@code CONT} thaws it. */
+    void signal(String name) throws Exception {
+        Result r = exec(List.of("kill", "-" + name, Long.toString(pid())), Duration.ofSeconds(10));
+        if (r.exit() != 0) {
+            fail("kill -" + name + " " + pid() + " failed: " + r.err());
+        }
+    }
+
+    /** This node's transfer of {@code cid} from {@code chiral transfers --json}, or null while it has none. */
+    JsonObject transfer(String cid) throws Exception {
+        Result r = run("--json", "transfers");
+        if (r.exit() != 0) {
+            return null;
+        }
+        com.google.gson.JsonElement e = JsonParser.parseString(r.out());
+        com.google.gson.JsonArray arr = e.isJsonArray() ? e.getAsJsonArray() : e.getAsJsonObject().getAsJsonArray("transfers");
+        for (com.google.gson.JsonElement t : arr) {
+            JsonObject o = t.getAsJsonObject();
+            if (cid.equals(o.get("cid").getAsString())) {
+                return o;
+            }
+        }
+        return null;
+    }
+
     /** Daemon is a bash exec of java, so the pid is the JVM's. */
     void kill9() throws Exception {
         process.destroyForcibly();
@@ -172,6 +216,22 @@ final class Node implements AutoCloseable {
 
     boolean isAlive() {
         return process != null && process.isAlive();
+    }
+
+    /** Log lines containing {@code needle}, each after the line before it (the logger's time stamp). */
+    String logLines(String needle) {
+        try {
+            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            StringBuilder b = new StringBuilder();
+            for (int i = 0; i < lines.size(); i++) {
+                if (lines.get(i).contains(needle)) {
+                    b.append(i > 0 ? lines.get(i - 1) + "  " : "").append(lines.get(i)).append('\n');
+                }
+            }
+            return b.toString();
+        } catch (IOException e) {
+            return "(no log: " + e + ")";
+        }
     }
 
     String tail() {
