@@ -15,7 +15,11 @@ public final class ChiralEvents {
     public static final String FILE_REMOVED = "io/chiral/store/REMOVED";
 
     /** CID as hex string. */
+    /** A DHT instance joined its network (its routing table was empty before); property {@link #PROP_NETWORK}. */
+    public static final String DHT_JOINED = "io/chiral/dht/JOINED";
+
     public static final String PROP_CID = "cid";
+    public static final String PROP_NETWORK = "network";
     /** Protocol name. */
     public static final String PROP_PROTOCOL = "protocol";
     /** Map of source label to verified bytes it delivered (for payment settlement). */

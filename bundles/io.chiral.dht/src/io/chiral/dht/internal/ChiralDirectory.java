@@ -54,7 +54,8 @@ import io.chiral.bencode.Bytes;
         EventConstants.EVENT_TOPIC + "=" + ChiralEvents.FILE_REMOVED,
         EventConstants.EVENT_TOPIC + "=" + ChiralEvents.TRANSFER_COMPLETED,
         EventConstants.EVENT_TOPIC + "=" + ChiralEvents.PROTOCOL_ADDED,
-        EventConstants.EVENT_TOPIC + "=" + ChiralEvents.PROTOCOL_REMOVED})
+        EventConstants.EVENT_TOPIC + "=" + ChiralEvents.PROTOCOL_REMOVED,
+        EventConstants.EVENT_TOPIC + "=" + ChiralEvents.DHT_JOINED})
 public class ChiralDirectory implements ContentDirectory, EventHandler {
     private static final Logger LOG = Logger.getLogger(ChiralDirectory.class.getName());
     static final long TTL_SECONDS = 2 * 3600;
@@ -117,6 +118,12 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
     @Override
     public void handleEvent(Event event) {
         String topic = event.getTopic();
+        if (ChiralEvents.DHT_JOINED.equals(topic)) {
+            if (Dht.CHIRAL.equals(event.getProperty(ChiralEvents.PROP_NETWORK))) {
+                scheduleRepublish(1); // records published while this node knew nobody reached no one
+            }
+            return;
+        }
         if (ChiralEvents.PROTOCOL_ADDED.equals(topic) || ChiralEvents.PROTOCOL_REMOVED.equals(topic)) {
             scheduleRepublish(1);
             return;

@@ -66,13 +66,21 @@ public class DhtComponent implements Dht {
         int queryTimeoutMillis() default 4000;
     }
 
+    static final long MAX_JOIN_RETRY_SECONDS = 60;
     private final DhtNode node;
     private final String network;
+    private final NetService net;
+    private volatile boolean stopped;
+    private volatile ScheduledFuture<?> retry;
+    @Reference(cardinality = org.osgi.service.component.annotations.ReferenceCardinality.OPTIONAL,
+            policy = org.osgi.service.component.annotations.ReferencePolicy.DYNAMIC)
+    private volatile org.osgi.service.event.EventAdmin events;
     private final Path nodesFile;
     private ScheduledFuture<?> saver;
 
     @Activate
     public DhtComponent(Config config, @Reference NetService net, @Reference NodeKey key) throws Exception {
+        this.net = net;
         network = config.chiral_dht_network();
         DhtNode.Settings settings = switch (network) {
             case MAINLINE -> DhtNode.Settings.mainline();
@@ -124,13 +132,24 @@ public class DhtComponent implements Dht {
         }
         LOG.info("DHT " + network + " " + id.hex() + " on UDP " + node.address());
         // names are resolved off the activating thread: a slow or absent resolver must not hold up the node
-        Thread joiner = new Thread(() -> join(configured), "chiral-dht-join-" + network);
-        joiner.setDaemon(true);
-        joiner.start();
+        startJoin(configured, 0);
         saver = net.group().next().scheduleAtFixedRate(this::saveNodes, 5, 5, TimeUnit.MINUTES);
     }
 
-    private void join(List<String> configured) {
+    private void startJoin(List<String> configured, int attempt) {
+        Thread joiner = new Thread(() -> join(configured, attempt), "chiral-dht-join-" + network);
+        joiner.setDaemon(true);
+        joiner.start();
+    }
+
+    /**
+     * Joins through the configured and saved contacts; while none of them answers (the network's first node is
+     * still starting, or down) tries again after 5 s, doubling up to {@value #MAX_JOIN_RETRY_SECONDS} s.
+     */
+    private void join(List<String> configured, int attempt) {
+        if (stopped) {
+            return;
+        }
         Set<InetSocketAddress> join = new LinkedHashSet<>();
         for (String s : configured) {
             try {
@@ -148,13 +167,34 @@ public class DhtComponent implements Dht {
         if (join.isEmpty()) {
             return;
         }
-        node.bootstrap(List.copyOf(join)).whenComplete((size, e) -> LOG.info("DHT " + network + ": "
-                + (e != null ? "bootstrap failed: " + e.getMessage() : "joined through " + join.size()
-                        + " contact(s), routing table has " + size + " nodes")));
+        node.bootstrap(List.copyOf(join)).whenComplete((size, e) -> {
+            if (e == null && size > 0) {
+                org.osgi.service.event.EventAdmin ea = events;
+                if (ea != null) {
+                    ea.postEvent(new org.osgi.service.event.Event(io.chiral.api.ChiralEvents.DHT_JOINED,
+                            java.util.Map.of(io.chiral.api.ChiralEvents.PROP_NETWORK, network)));
+                }
+                LOG.info("DHT " + network + ": joined through " + join.size() + " contact(s), routing table has " + size
+                        + " nodes");
+                return;
+            }
+            long delay = Math.min(MAX_JOIN_RETRY_SECONDS, 5L << Math.min(attempt, 4));
+            LOG.log(attempt == 0 ? Level.INFO : Level.FINE, "DHT " + network + ": no contact answered"
+                    + (e != null ? " (" + e.getMessage() + ")" : "") + "; trying again in " + delay + " s");
+            if (!stopped) {
+                // names are resolved again on a thread of its own, never on the event loop
+                retry = net.group().next().schedule(() -> startJoin(configured, attempt + 1), delay, TimeUnit.SECONDS);
+            }
+        });
     }
 
     @Deactivate
     void deactivate() {
+        stopped = true;
+        ScheduledFuture<?> r = retry;
+        if (r != null) {
+            r.cancel(false);
+        }
         if (saver != null) {
             saver.cancel(false);
         }

@@ -24,7 +24,8 @@ import com.google.gson.JsonParser;
  * own copy of the file and an upload limit so that the transfer lasts while the test interferes with it: a
  * seeder serving rotten data is banned, one killed with {@code kill -9} is dropped, one frozen with
  * {@code SIGSTOP} (connected, silent) is dropped as stalled, and the file still arrives intact from the others.
- * Sources are given with {@code --from}, independent of how providers are found otherwise.
+ * In the first test the downloader finds the seeders through the Chiral DHT ({@code get CID} without
+ * {@code --from}); in the second they are given with {@code --from}.
  */
 class MultiSourceTest {
     static final int CHUNK = 256 * 1024;
@@ -36,7 +37,7 @@ class MultiSourceTest {
     @Test
     void pullsFromAllSeedersBansTheCorruptOneAndDropsTheKilledOne() throws Exception {
         // 2 MiB/s per seeder: about 8 s for the file from the three honest ones
-        try (Swarm swarm = new Swarm(4, "2M", 11)) {
+        try (Swarm swarm = new Swarm(4, "2M", 11, true)) {
             Node corrupt = swarm.seeders.get(0);
             Node killed = swarm.seeders.get(1);
             long[] everyChunk = new long[(int) (SIZE / CHUNK)];
@@ -78,7 +79,7 @@ class MultiSourceTest {
     void aFrozenSeederIsDroppedAsStalledAndTheOthersFinish() throws Exception {
         // 704 KiB/s per seeder: once one is frozen the other two need about 30 s for the rest, well beyond the
         // ~21 s it takes to notice the stall twice (10 s of silence each time) and drop it
-        try (Swarm swarm = new Swarm(3, "704K", 12)) {
+        try (Swarm swarm = new Swarm(3, "704K", 12, false)) {
             Node frozen = swarm.seeders.get(2);
             Process get = swarm.get();
             JsonObject before = swarm.awaitBytesFrom(frozen);
@@ -132,16 +133,27 @@ class MultiSourceTest {
         private final Path summary = tmp.resolve("get.json");
         private final Path errors = tmp.resolve("get.err");
 
-        Swarm(int count, String rate, long seed) throws Exception {
+        final boolean viaDht;
+
+        /** With {@code viaDht}, every node joins the Chiral DHT through the first seeder and get has no --from. */
+        Swarm(int count, String rate, long seed, boolean viaDht) throws Exception {
+            this.viaDht = viaDht;
             original = Node.randomFile(tmp, "data.bin", SIZE, seed);
+            String dhtPort;
+            try (java.net.DatagramSocket probe = new java.net.DatagramSocket(0, java.net.InetAddress.getLoopbackAddress())) {
+                dhtPort = Integer.toString(probe.getLocalPort());
+            }
+            String[] join = viaDht ? new String[] {"--bootstrap", "127.0.0.1:" + dhtPort} : new String[0];
             Node l = null;
             java.util.concurrent.ExecutorService setup = java.util.concurrent.Executors.newFixedThreadPool(count + 1);
             try {
                 for (int i = 0; i < count; i++) {
                     copies.add(Files.copy(original, Files.createDirectories(tmp.resolve("copy" + i)).resolve("data.bin")));
-                    seeders.add(Node.spawn(tmp.resolve("seeder" + i), "--max-upload-rate", rate));
+                    List<String> flags = new ArrayList<>(List.of("--max-upload-rate", rate));
+                    flags.addAll(List.of(i == 0 && viaDht ? new String[] {"--dht-port", dhtPort} : join));
+                    seeders.add(Node.spawn(tmp.resolve("seeder" + i), flags.toArray(String[]::new)));
                 }
-                l = Node.spawn(tmp.resolve("leecher"));
+                l = Node.spawn(tmp.resolve("leecher"), join);
                 // the nodes boot side by side; each is readied on its own thread (every client call starts a JVM)
                 List<java.util.concurrent.Future<String>> cids = new ArrayList<>();
                 for (int i = 0; i < count; i++) {
@@ -170,6 +182,9 @@ class MultiSourceTest {
                 cid = first;
                 leecher = l;
                 log(count + " seeders and a downloader up, file added");
+                if (viaDht) {
+                    awaitProviders(count);
+                }
             } catch (Exception | Error t) {
                 for (Node n : all(l)) {
                     if (n != null) {
@@ -183,6 +198,21 @@ class MultiSourceTest {
             } finally {
                 setup.shutdownNow();
             }
+        }
+
+        /** Waits until the downloader sees every seeder's provider record in the DHT (publishing is asynchronous). */
+        private void awaitProviders(int count) throws Exception {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            int seen = 0;
+            while (System.nanoTime() < deadline) {
+                seen = leecher.run("--json", "dht", "find", cid).ok().json().getAsJsonArray("providers").size();
+                if (seen == count) {
+                    log("the DHT lists " + seen + " providers");
+                    return;
+                }
+                Thread.sleep(300);
+            }
+            fail("the DHT lists " + seen + " of " + count + " providers after 60 s\n" + leecher.tail());
         }
 
         /** The node's HTTP address once its transport is up (one client call when it is, as usual by now). */
@@ -220,9 +250,15 @@ class MultiSourceTest {
             for (Node n : seeders) {
                 from.add(addresses.get(n));
             }
-            log("get --from " + String.join(",", from));
-            ProcessBuilder pb = new ProcessBuilder(Node.CHIRAL.toString(), "--data", leecher.data.toString(), "--json",
-                    "get", cid, "--from", String.join(",", from), "-o", out.toString())
+            List<String> cmd = new ArrayList<>(List.of(Node.CHIRAL.toString(), "--data", leecher.data.toString(), "--json",
+                    "get", cid, "-o", out.toString()));
+            if (viaDht) {
+                log("get " + cid + " (providers from the DHT)");
+            } else {
+                log("get --from " + String.join(",", from));
+                cmd.addAll(List.of("--from", String.join(",", from)));
+            }
+            ProcessBuilder pb = new ProcessBuilder(cmd)
                     .redirectOutput(summary.toFile()).redirectError(errors.toFile());
             pb.environment().put("CHIRAL_NO_BUILD", "1");
             return pb.start();
