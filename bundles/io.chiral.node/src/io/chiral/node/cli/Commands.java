@@ -100,6 +100,12 @@ final class Commands {
             JsonObject addr = a.getAsJsonObject();
             out.println(addr.get("protocol").getAsString() + " " + addr.get("address").getAsString());
         }
+        if (o.has("dht")) {
+            for (JsonElement d : o.getAsJsonArray("dht")) {
+                JsonObject dht = d.getAsJsonObject();
+                out.println("dht " + dht.get("network").getAsString() + " " + dht.get("address").getAsString());
+            }
+        }
     }
 
     private void search(String word) throws CliException {

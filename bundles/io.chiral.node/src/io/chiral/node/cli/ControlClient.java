@@ -6,10 +6,11 @@ import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
+import java.io.OutputStream;
+import java.net.HttpURLConnection;
+import java.net.Proxy;
+import java.net.SocketTimeoutException;
+import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -36,17 +37,11 @@ final class ControlClient {
     private final Path dataDir;
     private final int port;
     private final String token;
-    private final HttpClient http;
 
     private ControlClient(Path dataDir, int port, String token) {
         this.dataDir = dataDir;
         this.port = port;
         this.token = token;
-        this.http = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .proxy(HttpClient.Builder.NO_PROXY)
-                .connectTimeout(Duration.ofSeconds(5))
-                .build();
     }
 
     /** Reads the discovery and token files of the node that owns {@code dataDir}. */
@@ -91,39 +86,52 @@ final class ControlClient {
     }
 
     JsonElement get(String path) throws CliException {
-        return send(request(path, QUICK).GET().build());
+        return send("GET", path, null, QUICK);
     }
 
     /** POSTs {@code body}; {@code timeout} null waits as long as the node works on it. */
     JsonElement post(String path, JsonObject body, Duration timeout) throws CliException {
         String json = body == null ? "{}" : Json.COMPACT.toJson(body);
-        return send(request(path, timeout)
-                .header("Content-Type", "application/json; charset=utf-8")
-                .POST(HttpRequest.BodyPublishers.ofString(json, StandardCharsets.UTF_8))
-                .build());
+        return send("POST", path, json.getBytes(StandardCharsets.UTF_8), timeout);
     }
 
-    private HttpRequest.Builder request(String path, Duration timeout) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://" + LOOPBACK + ":" + port + "/api/v0/" + path))
-                .header("Authorization", "Bearer " + token)
-                .header("Accept", "application/json");
-        if (timeout != null) {
-            b.timeout(timeout);
-        }
-        return b;
-    }
-
-    private JsonElement send(HttpRequest req) throws CliException {
-        HttpResponse<InputStream> resp;
-        byte[] body;
+    /**
+     * One request over {@link HttpURLConnection}: for a client that makes a handful of calls per process it starts in
+     * milliseconds, where {@code java.net.http.HttpClient} costs most of a second to set up (docs/benchmarks.md).
+     */
+    private JsonElement send(String method, String path, byte[] body, Duration timeout) throws CliException {
+        int status;
+        byte[] answer;
+        HttpURLConnection c = null;
         try {
-            resp = http.send(req, HttpResponse.BodyHandlers.ofInputStream());
-            try (InputStream in = resp.body()) {
-                body = in.readNBytes(MAX_RESPONSE + 1);
+            URL url = URI.create("http://" + LOOPBACK + ":" + port + "/api/v0/" + path).toURL();
+            c = (HttpURLConnection) url.openConnection(Proxy.NO_PROXY);
+            c.setRequestMethod(method);
+            c.setConnectTimeout(5000);
+            c.setReadTimeout(timeout == null ? 0 : (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+            c.setRequestProperty("Authorization", "Bearer " + token);
+            c.setRequestProperty("Accept", "application/json");
+            c.setUseCaches(false);
+            if (body != null) {
+                c.setDoOutput(true);
+                c.setRequestProperty("Content-Type", "application/json; charset=utf-8");
+                c.setFixedLengthStreamingMode(body.length);
+                try (OutputStream out = c.getOutputStream()) {
+                    out.write(body);
+                }
+            }
+            status = c.getResponseCode();
+            InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream();
+            if (in == null) {
+                answer = new byte[0];
+            } else {
+                try (InputStream i = in) {
+                    answer = i.readNBytes(MAX_RESPONSE + 1);
+                }
             }
         } catch (ConnectException e) {
             throw notRunning(dataDir);
-        } catch (HttpTimeoutException e) {
+        } catch (SocketTimeoutException e) {
             throw new CliException("the node at " + LOOPBACK + ":" + port + " did not answer in time");
         } catch (IOException e) {
             if (e.getCause() instanceof ConnectException) {
@@ -131,20 +139,21 @@ final class ControlClient {
             }
             throw new CliException("lost the connection to the node at " + LOOPBACK + ":" + port
                     + (e.getMessage() == null ? "" : " (" + e.getMessage() + ")"));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CliException("interrupted");
+        } finally {
+            if (c != null) {
+                c.disconnect();
+            }
         }
-        if (body.length > MAX_RESPONSE) {
+        if (answer.length > MAX_RESPONSE) {
             throw new CliException("the node's answer is larger than " + (MAX_RESPONSE >> 20) + " MiB");
         }
-        JsonElement json = parse(body);
-        if (resp.statusCode() >= 400) {
+        JsonElement json = parse(answer);
+        if (status >= 400) {
             if (json != null && json.isJsonObject() && json.getAsJsonObject().has("error")
                     && json.getAsJsonObject().get("error").isJsonPrimitive()) {
                 throw new CliException(json.getAsJsonObject().get("error").getAsString());
             }
-            throw new CliException("the node answered HTTP " + resp.statusCode());
+            throw new CliException("the node answered HTTP " + status);
         }
         if (json == null) {
             throw new CliException("the node answered something that is not JSON");
