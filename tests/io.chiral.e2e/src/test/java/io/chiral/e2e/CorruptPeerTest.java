@@ -40,7 +40,13 @@ class CorruptPeerTest {
             leecher.awaitProtocol("http");
             String cid = good.run("add", goodCopy.toString()).ok().lastLine();
             assertEquals(cid, bad.run("add", badCopy.toString()).ok().lastLine());
-            rot(badCopy, new long[] {0, 3L * CHUNK + 17, 9L * CHUNK + 5, 20L * CHUNK, 31L * CHUNK + 100});
+            // every chunk of the rotten copy is bad: however the engine spreads its requests over the two seeders, the
+            // rotten one serves at least two bad chunks (its second is its ban) before the transfer can end
+            long[] everyChunk = new long[33];
+            for (int i = 0; i < everyChunk.length; i++) {
+                everyChunk[i] = i * CHUNK + (i * 7919L) % 1000;
+            }
+            rot(badCopy, everyChunk);
 
             // the rotten seeder first, so that it is asked for chunks
             JsonObject s = leecher.run("--json", "get", cid, "--from", bad.httpAddress() + "," + good.httpAddress(),
