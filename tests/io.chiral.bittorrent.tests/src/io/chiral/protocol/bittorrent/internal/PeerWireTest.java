@@ -290,7 +290,8 @@ class PeerWireTest {
     /**
      * Seeded mutation fuzz over valid streams: random bytes, truncation, bit flips, byte overwrites, inflated and
      * deflated length prefixes, spliced streams. Whatever the bytes, decoding yields messages or a
-     * TorrentException, and no decoded payload exceeds the limits (so nothing larger was allocated).
+     * TorrentException, and no decoded payload exceeds the limits (so nothing larger was allocated); every 16th
+     * input is decoded again in random-sized chunks and must give the same messages and the same verdict.
      */
     @Test
     void decoderFuzz() {
@@ -303,26 +304,51 @@ class PeerWireTest {
         Random r = new Random(20_251_123L);
         int messages = 0;
         int rejectedStreams = 0;
+        int splits = 0;
         int runs = 200_000;
         long started = System.nanoTime();
         for (int i = 0; i < runs; i++) {
             byte[] d = mutate(seeds.get(r.nextInt(seeds.size())), seeds, r);
             Limits l = limits[r.nextInt(limits.length)];
-            Decoder dec = new Decoder(l, r.nextInt(8) != 0, r.nextInt(8) != 0);
-            ByteBuffer in = ByteBuffer.wrap(d);
-            try {
-                for (Message m = dec.next(in); m != null; m = dec.next(in)) {
+            boolean fast = r.nextInt(8) != 0;
+            boolean ext = r.nextInt(8) != 0;
+            List<Object> whole = decodeOrRejection(d, new Decoder(l, fast, ext), d.length);
+            for (Object o : whole) {
+                if (o instanceof Message m) {
                     assertWithin(l, m);
                     messages++;
+                } else {
+                    rejectedStreams++;
                 }
-            } catch (TorrentException expected) {
-                rejectedStreams++;
+            }
+            if (i % 16 == 0) {
+                int chunk = 1 + r.nextInt(Math.max(1, d.length));
+                assertEquals(whole, decodeOrRejection(d, new Decoder(l, fast, ext), chunk), "chunks of " + chunk);
+                splits++;
             }
         }
         long ms = (System.nanoTime() - started) / 1_000_000;
         System.out.println("PeerWire fuzz: " + runs + " streams, " + messages + " messages, " + rejectedStreams
-                + " rejected, " + ms + " ms");
+                + " rejected, " + splits + " re-decoded in chunks, " + ms + " ms");
         assertTrue(rejectedStreams > runs / 10 && messages > runs, rejectedStreams + " / " + messages);
+    }
+
+    /** The messages decoded from {@code d} fed in chunks, then "rejected" if it was; stops at the rejection. */
+    static List<Object> decodeOrRejection(byte[] d, Decoder dec, int chunk) {
+        List<Object> out = new ArrayList<>();
+        ByteBuffer buf = ByteBuffer.allocate(d.length);
+        try {
+            for (int at = 0; at < d.length; at += chunk) {
+                buf.put(d, at, Math.min(chunk, d.length - at)).flip();
+                for (Message m = dec.next(buf); m != null; m = dec.next(buf)) {
+                    out.add(m);
+                }
+                buf.compact();
+            }
+        } catch (TorrentException e) {
+            out.add("rejected");
+        }
+        return out;
     }
 
     static void assertWithin(Limits l, Message m) {
