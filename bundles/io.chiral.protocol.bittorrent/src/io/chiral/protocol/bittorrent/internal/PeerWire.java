@@ -1,6 +1,7 @@
 package io.chiral.protocol.bittorrent.internal;
 
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.HexFormat;
@@ -476,8 +477,14 @@ public final class PeerWire {
                     local.extensionProtocol() && remote.extensionProtocol());
         }
 
-        /** The next message, or null when more bytes are needed; the buffer's position moves past what was read. */
+        /**
+         * The next message, or null when more bytes are needed; the buffer's position moves past what was read.
+         * On a TorrentException nothing is consumed; the connection should be closed.
+         */
         public Message next(ByteBuffer in) throws TorrentException {
+            if (in.order() != ByteOrder.BIG_ENDIAN) {
+                throw new IllegalArgumentException("the peer wire is big-endian; so must the buffer be");
+            }
             int p = in.position();
             if (in.remaining() < 4) {
                 return null;
@@ -500,7 +507,13 @@ public final class PeerWire {
                 return null;
             }
             in.position(p + 5);
-            Message m = body(id, length - 1, in);
+            Message m;
+            try {
+                m = body(id, length - 1, in);
+            } catch (TorrentException e) {
+                in.position(p);
+                throw e;
+            }
             in.position(p + 4 + length);
             first = false;
             return m;

@@ -206,6 +206,20 @@ class PeerWireTest {
     }
 
     @Test
+    void aRejectedMessageIsNotConsumed() throws Exception {
+        ByteBuffer in = ByteBuffer.wrap(stream(List.of(new Choke(), new Have(1))));
+        ByteBuffer bad = ByteBuffer.allocate(in.capacity() + 9).put(in).put(ints(PeerWire.HAVE, 100)).flip();
+        Decoder d = decoder(LIMITS);
+        assertEquals(new Choke(), d.next(bad));
+        assertEquals(new Have(1), d.next(bad));
+        int at = bad.position();
+        assertThrows(TorrentException.class, () -> d.next(bad));
+        assertEquals(at, bad.position());
+        assertThrows(IllegalArgumentException.class,
+                () -> d.next(ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN)));
+    }
+
+    @Test
     void fixedSizeMessagesMustHaveTheirExactSize() {
         rejected(LIMITS, raw(2, PeerWire.CHOKE, 0));
         rejected(LIMITS, raw(2, PeerWire.HAVE_ALL, 0));
