@@ -1,0 +1,424 @@
+package io.chiral.protocol.bittorrent.internal;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+
+import io.chiral.bencode.Bencode;
+import io.chiral.bencode.BencodeException;
+import io.chiral.bencode.Bytes;
+
+/**
+ * Payloads of BEP 10 extended messages ({@link PeerWire.Extended}): the extended handshake, BEP 9
+ * {@code ut_metadata} messages and the Chiral {@code chiral} message. Every decoder accepts strict (canonical)
+ * bencode within {@link Bencode.Limits#NETWORK}, checks every field it returns against the bounds below, and
+ * throws {@link TorrentException} for anything else — never another exception, whatever the bytes. Unknown
+ * dictionary keys are ignored, as BEP 10 requires.
+ */
+public final class Extension {
+    /** BEP 9: metadata is exchanged in 16 KiB pieces. */
+    public static final int METADATA_PIECE = 16 * 1024;
+    /** Largest {@code metadata_size} (the info dictionary) accepted: 16 MiB. */
+    public static final int MAX_METADATA_SIZE = 16 * 1024 * 1024;
+    /** Longest extension name in {@code m}, in bytes. */
+    public static final int MAX_NAME = 64;
+    /** Most entries in {@code m}. */
+    public static final int MAX_EXTENSIONS = 64;
+    /** Longest client name {@code v}, in bytes. */
+    public static final int MAX_CLIENT = 128;
+    /** Largest {@code reqq} (outstanding requests) accepted. */
+    public static final int MAX_REQQ = 65_535;
+    /** Name of the BEP 9 extension. */
+    public static final String UT_METADATA = "ut_metadata";
+    /** Name of the Chiral extension. */
+    public static final String CHIRAL = "chiral";
+    /** Upper bound of {@link ChiralHello#reputationMilli()}: a reputation of 1.000. */
+    public static final int MAX_REPUTATION_MILLI = 1000;
+
+    private static final Bytes M = Bytes.of("m");
+    private static final Bytes V = Bytes.of("v");
+    private static final Bytes P = Bytes.of("p");
+    private static final Bytes REQQ = Bytes.of("reqq");
+    private static final Bytes METADATA_SIZE = Bytes.of("metadata_size");
+    private static final Bytes MSG_TYPE = Bytes.of("msg_type");
+    private static final Bytes PIECE = Bytes.of("piece");
+    private static final Bytes TOTAL_SIZE = Bytes.of("total_size");
+    private static final Bytes CHIRAL_PEER_ID = Bytes.of("chiral_peer_id");
+    private static final Bytes REPUTATION = Bytes.of("reputation_score");
+    private static final Bytes WALLET = Bytes.of("wallet_address");
+    private static final Pattern PEER_ID = Pattern.compile("[0-9a-f]{64}");
+    private static final Pattern WALLET_ADDRESS = Pattern.compile("0x[0-9a-fA-F]{40}");
+    private static final int MAX_DICT_DEPTH = 16;
+
+    private Extension() {
+    }
+
+    // ---- BEP 10 extended handshake ----
+
+    /**
+     * The extended handshake (extension id 0). {@code extensions} maps names to the ids the sender wants to
+     * receive them under (1..255, or 0: disabled), at most {@value #MAX_EXTENSIONS} names of at most
+     * {@value #MAX_NAME} bytes, no two enabled names sharing an id. Absent optional values: {@code client} null,
+     * {@code port} 0, {@code reqq} 0, {@code metadataSize} -1.
+     */
+    public record Handshake(Map<String, Integer> extensions, String client, int port, int reqq, long metadataSize) {
+        public Handshake {
+            extensions = Collections.unmodifiableSortedMap(new TreeMap<>(extensions));
+            if (port < 0 || port > 0xffff || reqq < 0 || reqq > MAX_REQQ || metadataSize < -1
+                    || metadataSize > MAX_METADATA_SIZE || metadataSize == 0) {
+                throw new IllegalArgumentException("extended handshake value out of range");
+            }
+        }
+
+        /** The id under which the sender receives {@code name}, or 0 when it does not support it. */
+        public int id(String name) {
+            Integer id = extensions.get(name);
+            return id == null ? 0 : id;
+        }
+    }
+
+    public static byte[] encodeHandshake(Handshake h) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("m", new TreeMap<>(h.extensions()));
+        if (h.client() != null) {
+            d.put("v", h.client());
+        }
+        if (h.port() != 0) {
+            d.put("p", h.port());
+        }
+        if (h.reqq() != 0) {
+            d.put("reqq", h.reqq());
+        }
+        if (h.metadataSize() != -1) {
+            d.put("metadata_size", h.metadataSize());
+        }
+        return Bencode.encode(d);
+    }
+
+    public static Handshake decodeHandshake(byte[] payload) throws TorrentException {
+        SortedMap<Bytes, Object> d = dict(payload, 0, payload.length);
+        Map<String, Integer> m = extensionMap(d.get(M));
+        String client = null;
+        if (d.get(V) instanceof Bytes v) {
+            if (v.length() > MAX_CLIENT) {
+                throw new TorrentException("client name 'v' longer than " + MAX_CLIENT + " bytes");
+            }
+            client = v.utf8();
+        }
+        int port = (int) optionalInt(d, P, 1, 0xffff, 0);
+        int reqq = (int) optionalInt(d, REQQ, 1, MAX_REQQ, 0);
+        long size = optionalInt(d, METADATA_SIZE, 1, MAX_METADATA_SIZE, -1);
+        return new Handshake(m, client, port, reqq, size);
+    }
+
+    private static Map<String, Integer> extensionMap(Object o) throws TorrentException {
+        if (!(o instanceof SortedMap<?, ?> raw)) {
+            throw new TorrentException("extended handshake without dictionary 'm'");
+        }
+        if (raw.size() > MAX_EXTENSIONS) {
+            throw new TorrentException("more than " + MAX_EXTENSIONS + " extensions in 'm'");
+        }
+        Map<String, Integer> out = new TreeMap<>();
+        Set<Long> ids = new HashSet<>();
+        for (Map.Entry<?, ?> e : raw.entrySet()) {
+            Bytes name = (Bytes) e.getKey();
+            if (name.length() == 0 || name.length() > MAX_NAME) {
+                throw new TorrentException("extension name of " + name.length() + " bytes");
+            }
+            String text = ascii(name, "extension name");
+            if (!(e.getValue() instanceof Long id) || id < 0 || id > 0xff) {
+                throw new TorrentException("extension '" + text + "' without an id in 0..255");
+            }
+            if (id != 0 && !ids.add(id)) {
+                throw new TorrentException("extension id " + id + " used twice in 'm'");
+            }
+            out.put(text, id.intValue());
+        }
+        return out;
+    }
+
+    private static String ascii(Bytes b, String what) throws TorrentException {
+        byte[] raw = b.toByteArray();
+        for (byte x : raw) {
+            if (x < 0x21 || x > 0x7e) {
+                throw new TorrentException(what + " is not printable ASCII");
+            }
+        }
+        return new String(raw, StandardCharsets.US_ASCII);
+    }
+
+    // ---- BEP 9 ut_metadata ----
+
+    /** A BEP 9 message; {@code piece} is a 16 KiB piece of the info dictionary. */
+    public sealed interface MetadataMessage permits MetadataRequest, MetadataData, MetadataReject, MetadataUnknown {
+    }
+
+    /** msg_type 0: asks for metadata piece {@code piece}. */
+    public record MetadataRequest(int piece) implements MetadataMessage {
+    }
+
+    /**
+     * msg_type 1: metadata piece {@code piece} of an info dictionary of {@code totalSize} bytes; {@code data} is
+     * exactly 16 KiB, or the remainder for the last piece (copied in and out).
+     */
+    public record MetadataData(int piece, int totalSize, byte[] data) implements MetadataMessage {
+        public MetadataData {
+            data = data.clone();
+        }
+
+        @Override
+        public byte[] data() {
+            return data.clone();
+        }
+
+        /** Length of {@link #data()} without copying. */
+        public int length() {
+            return data.length;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof MetadataData m && m.piece == piece && m.totalSize == totalSize
+                    && Arrays.equals(data, m.data);
+        }
+
+        @Override
+        public int hashCode() {
+            return 31 * (31 * piece + totalSize) + Arrays.hashCode(data);
+        }
+
+        @Override
+        public String toString() {
+            return "MetadataData[piece=" + piece + ", totalSize=" + totalSize + ", " + data.length + " bytes]";
+        }
+    }
+
+    /** msg_type 2: the sender will not send metadata piece {@code piece}. */
+    public record MetadataReject(int piece) implements MetadataMessage {
+    }
+
+    /** An unrecognised msg_type, which BEP 9 says must be ignored. */
+    public record MetadataUnknown(long msgType) implements MetadataMessage {
+    }
+
+    /** Number of 16 KiB metadata pieces for {@code size} bytes. */
+    public static int metadataPieces(long size) {
+        return (int) ((size + METADATA_PIECE - 1) / METADATA_PIECE);
+    }
+
+    public static byte[] encodeMetadata(MetadataMessage m) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        switch (m) {
+            case MetadataRequest r -> {
+                d.put("msg_type", 0);
+                d.put("piece", r.piece());
+            }
+            case MetadataData r -> {
+                d.put("msg_type", 1);
+                d.put("piece", r.piece());
+                d.put("total_size", r.totalSize());
+            }
+            case MetadataReject r -> {
+                d.put("msg_type", 2);
+                d.put("piece", r.piece());
+            }
+            case MetadataUnknown u -> throw new IllegalArgumentException("an unknown metadata message cannot be sent");
+        }
+        byte[] dict = Bencode.encode(d);
+        if (!(m instanceof MetadataData data)) {
+            return dict;
+        }
+        byte[] out = Arrays.copyOf(dict, dict.length + data.data.length);
+        System.arraycopy(data.data, 0, out, dict.length, data.data.length);
+        return out;
+    }
+
+    /**
+     * Decodes a ut_metadata payload. {@code metadataSize} is the size announced in the sender's extended handshake,
+     * or -1 when unknown; a data message must match it. Piece numbers must lie within the metadata (within
+     * {@value #MAX_METADATA_SIZE} bytes when the size is unknown); a data message's bytes must be exactly its piece.
+     */
+    public static MetadataMessage decodeMetadata(byte[] payload, long metadataSize) throws TorrentException {
+        int dictEnd = valueEnd(payload, 0, payload.length);
+        SortedMap<Bytes, Object> d = dict(payload, 0, dictEnd);
+        if (!(d.get(MSG_TYPE) instanceof Long type)) {
+            throw new TorrentException("ut_metadata message without integer 'msg_type'");
+        }
+        if (type < 0 || type > 2) {
+            return new MetadataUnknown(type);
+        }
+        long size = metadataSize;
+        if (type == 1) {
+            long total = requiredInt(d, TOTAL_SIZE, 1, MAX_METADATA_SIZE);
+            if (metadataSize != -1 && total != metadataSize) {
+                throw new TorrentException("total_size " + total + " differs from metadata_size " + metadataSize);
+            }
+            size = total;
+        }
+        int pieces = metadataPieces(size == -1 ? MAX_METADATA_SIZE : size);
+        int piece = (int) requiredInt(d, PIECE, 0, pieces - 1);
+        if (type == 0) {
+            requireNoTrailing(payload, dictEnd);
+            return new MetadataRequest(piece);
+        }
+        if (type == 2) {
+            requireNoTrailing(payload, dictEnd);
+            return new MetadataReject(piece);
+        }
+        long expected = Math.min(METADATA_PIECE, size - (long) piece * METADATA_PIECE);
+        if (payload.length - dictEnd != expected) {
+            throw new TorrentException("metadata piece " + piece + " carries " + (payload.length - dictEnd)
+                    + " bytes, expected " + expected);
+        }
+        return new MetadataData(piece, (int) size, Arrays.copyOfRange(payload, dictEnd, payload.length));
+    }
+
+    private static void requireNoTrailing(byte[] payload, int dictEnd) throws TorrentException {
+        if (dictEnd != payload.length) {
+            throw new TorrentException("ut_metadata message has " + (payload.length - dictEnd) + " trailing bytes");
+        }
+    }
+
+    /**
+     * Offset just past the bencoded value starting at {@code from}, found by a structural scan (strings skipped by
+     * their length, containers by depth, at most {@value #MAX_DICT_DEPTH} deep). Only the extent is found here;
+     * the value itself is then decoded strictly by {@link Bencode}.
+     */
+    static int valueEnd(byte[] in, int from, int end) throws TorrentException {
+        int pos = from;
+        int depth = 0;
+        do {
+            if (pos >= end) {
+                throw new TorrentException("bencoded value truncated");
+            }
+            byte b = in[pos];
+            if (b == 'e' && depth > 0 && pos > from) {
+                depth--;
+                pos++;
+            } else if (b == 'd' || b == 'l') {
+                if (++depth > MAX_DICT_DEPTH) {
+                    throw new TorrentException("bencoded value nested deeper than " + MAX_DICT_DEPTH);
+                }
+                pos++;
+            } else if (b == 'i') {
+                pos = skipInteger(in, pos + 1, end);
+            } else if (b >= '0' && b <= '9') {
+                pos = skipString(in, pos, end);
+            } else {
+                throw new TorrentException("not bencode at byte " + pos);
+            }
+        } while (depth > 0);
+        return pos;
+    }
+
+    private static int skipInteger(byte[] in, int pos, int end) throws TorrentException {
+        while (pos < end && in[pos] != 'e') {
+            pos++;
+        }
+        if (pos >= end) {
+            throw new TorrentException("bencoded integer truncated");
+        }
+        return pos + 1;
+    }
+
+    private static int skipString(byte[] in, int pos, int end) throws TorrentException {
+        long len = 0;
+        while (pos < end && in[pos] >= '0' && in[pos] <= '9') {
+            len = len * 10 + (in[pos] - '0');
+            if (len > end) {
+                throw new TorrentException("bencoded string longer than the input");
+            }
+            pos++;
+        }
+        if (pos >= end || in[pos] != ':' || len > end - pos - 1) {
+            throw new TorrentException("bencoded string truncated");
+        }
+        return pos + 1 + (int) len;
+    }
+
+    // ---- Chiral extension ----
+
+    /**
+     * The {@code chiral} extension message (msg_type 1), sent once after the extended handshake by Chiral nodes:
+     * the sender's Ed25519 node id as 64 lowercase hex digits, its reputation as an integer in thousandths
+     * ({@code reputation_score} 0..1000 stands for 0.000..1.000; bencode has no floats), and its wallet address
+     * ({@code 0x} + 40 hex digits) or the empty string. Other msg_type values are rejected: the extension is ours
+     * and has no other message yet.
+     */
+    public record ChiralHello(String chiralPeerId, int reputationMilli, String walletAddress) {
+        public ChiralHello {
+            if (chiralPeerId == null || !PEER_ID.matcher(chiralPeerId).matches()) {
+                throw new IllegalArgumentException("chiral peer id must be 64 lowercase hex digits");
+            }
+            if (reputationMilli < 0 || reputationMilli > MAX_REPUTATION_MILLI) {
+                throw new IllegalArgumentException("reputation " + reputationMilli + " not in 0..1000");
+            }
+            if (walletAddress == null || !(walletAddress.isEmpty() || WALLET_ADDRESS.matcher(walletAddress).matches())) {
+                throw new IllegalArgumentException("wallet address must be 0x + 40 hex digits, or empty");
+            }
+        }
+    }
+
+    public static byte[] encodeChiral(ChiralHello h) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("msg_type", 1);
+        d.put("chiral_peer_id", h.chiralPeerId());
+        d.put("reputation_score", h.reputationMilli());
+        d.put("wallet_address", h.walletAddress());
+        return Bencode.encode(d);
+    }
+
+    public static ChiralHello decodeChiral(byte[] payload) throws TorrentException {
+        SortedMap<Bytes, Object> d = dict(payload, 0, payload.length);
+        if (requiredInt(d, MSG_TYPE, 1, 1) != 1) {
+            throw new TorrentException("unknown chiral msg_type");
+        }
+        String id = d.get(CHIRAL_PEER_ID) instanceof Bytes b && b.length() == 64 ? ascii(b, "chiral_peer_id") : null;
+        if (id == null || !PEER_ID.matcher(id).matches()) {
+            throw new TorrentException("chiral_peer_id is not 64 lowercase hex digits");
+        }
+        int reputation = (int) requiredInt(d, REPUTATION, 0, MAX_REPUTATION_MILLI);
+        String wallet = d.get(WALLET) instanceof Bytes b && b.length() <= 42 ? new String(b.toByteArray(),
+                StandardCharsets.ISO_8859_1) : null;
+        if (wallet == null || !(wallet.isEmpty() || WALLET_ADDRESS.matcher(wallet).matches())) {
+            throw new TorrentException("wallet_address is not 0x + 40 hex digits or empty");
+        }
+        return new ChiralHello(id, reputation, wallet);
+    }
+
+    // ---- helpers ----
+
+    @SuppressWarnings("unchecked")
+    private static SortedMap<Bytes, Object> dict(byte[] in, int offset, int length) throws TorrentException {
+        Object root;
+        try {
+            root = Bencode.decode(in, offset, length, Bencode.Limits.NETWORK);
+        } catch (BencodeException e) {
+            throw new TorrentException("invalid bencode: " + e.getMessage(), e);
+        }
+        if (!(root instanceof SortedMap<?, ?> d)) {
+            throw new TorrentException("extension message is not a dictionary");
+        }
+        return (SortedMap<Bytes, Object>) d;
+    }
+
+    private static long requiredInt(SortedMap<Bytes, Object> d, Bytes key, long min, long max)
+            throws TorrentException {
+        if (d.get(key) instanceof Long v && v >= min && v <= max) {
+            return v;
+        }
+        throw new TorrentException("'" + key + "' missing or not an integer in " + min + ".." + max);
+    }
+
+    private static long optionalInt(SortedMap<Bytes, Object> d, Bytes key, long min, long max, long absent)
+            throws TorrentException {
+        return d.containsKey(key) ? requiredInt(d, key, min, max) : absent;
+    }
+}
