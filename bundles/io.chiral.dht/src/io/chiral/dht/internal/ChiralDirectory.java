@@ -71,6 +71,7 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
     private final Map<FileId, Optional<String>> published = new ConcurrentHashMap<>();
     private final ScheduledFuture<?> republisher;
     private volatile ScheduledFuture<?> pendingRepublish;
+    private volatile boolean closed;
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY, fieldOption = FieldOption.UPDATE)
@@ -89,6 +90,7 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
 
     @Deactivate
     void deactivate() {
+        closed = true;
         republisher.cancel(false);
         ScheduledFuture<?> p = pendingRepublish;
         if (p != null) {
@@ -106,6 +108,9 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
     }
 
     private void republishAll() {
+        if (closed) {
+            return;
+        }
         try {
             for (FileMetadata m : store.list()) {
                 publish(m, published.getOrDefault(m.id(), Optional.empty()));
@@ -155,7 +160,7 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
     private CompletionStage<Integer> publish(FileMetadata file, Optional<String> btih, int attempt) {
         CompletionStage<Integer> done = publishOnce(file, btih);
         done.whenComplete((stored, e) -> {
-            if ((e != null || stored == 0) && attempt < MAX_RETRIES && published.containsKey(file.id())) {
+            if ((e != null || stored == 0) && attempt < MAX_RETRIES && !closed && published.containsKey(file.id())) {
                 node.loopGroupNext().schedule(() -> publish(file, btih, attempt + 1), RETRY_SECONDS, TimeUnit.SECONDS);
             }
         });
