@@ -455,7 +455,8 @@ public final class PeerWire {
      * is there, so the buffer must be able to hold {@code 4 + maxMessage} bytes. The decoder is stateful (it knows
      * whether the first message was sent and what was negotiated) and not thread-safe.
      *
-     * <p>Beyond the per-message checks it enforces: Bitfield, HaveAll and HaveNone only as the first message; the
+     * <p>Beyond the per-message checks it enforces: Bitfield, HaveAll and HaveNone only as the first message (a
+     * keep-alive or a BEP 10 extended handshake may precede them, as libtorrent 2.0 sends the latter first); the
      * Fast messages only when both sides advertised BEP 6; Extended only when both advertised BEP 10.
      */
     public static final class Decoder {
@@ -515,7 +516,9 @@ public final class PeerWire {
                 throw e;
             }
             in.position(p + 4 + length);
-            first = false;
+            if (!(m instanceof Extended e && e.extId() == 0)) {
+                first = false; // BEP 10 sends the extended handshake right after the handshake (libtorrent does)
+            }
             return m;
         }
 

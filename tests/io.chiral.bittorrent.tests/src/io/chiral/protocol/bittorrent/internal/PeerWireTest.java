@@ -297,6 +297,10 @@ class PeerWireTest {
         assertInstanceOf(HaveAll.class, negotiated.next(ByteBuffer.wrap(PeerWire.encode(new HaveAll()))));
         assertThrows(TorrentException.class,
                 () -> negotiated.next(ByteBuffer.wrap(PeerWire.encode(new Extended(0, new byte[1])))));
+        Decoder bep10 = Decoder.negotiated(LIMITS, both, both);
+        assertEquals(2, decodeChunked(stream(List.of(new Extended(0, new byte[] {'d', 'e'}), new HaveAll())), bep10,
+                LIMITS, 5).size(), "the extended handshake may precede HaveAll (libtorrent sends it first)");
+        rejected(LIMITS, stream(List.of(new Extended(1, new byte[1]), new HaveAll())));
     }
 
     // ---- fuzz ----
