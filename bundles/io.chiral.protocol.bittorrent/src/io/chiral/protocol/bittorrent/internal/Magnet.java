@@ -155,19 +155,9 @@ public record Magnet(byte[] infoHash, String name, List<String> trackers, List<S
         return b.toString();
     }
 
+    /** Percent-encoding of the UTF-8 bytes (unreserved characters kept), as tracker URLs use it too. */
     static String encode(String s) {
-        StringBuilder b = new StringBuilder();
-        for (byte x : s.getBytes(StandardCharsets.UTF_8)) {
-            int c = x & 0xff;
-            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.'
-                    || c == '_' || c == '~') {
-                b.append((char) c);
-            } else {
-                b.append('%').append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
-                        .append(Character.toUpperCase(Character.forDigit(c & 15, 16)));
-            }
-        }
-        return b.toString();
+        return Trackers.percent(s.getBytes(StandardCharsets.UTF_8));
     }
 
     private static String abbreviate(String s) {
