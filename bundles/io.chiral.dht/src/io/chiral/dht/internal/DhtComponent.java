@@ -106,14 +106,24 @@ public class DhtComponent implements Dht {
         }
         Exception last = null;
         for (int p : candidates) {
-            DhtNode attempt = new DhtNode(settings, id, net.group(), new InetSocketAddress(bind, p), random);
-            try {
-                attempt.start().get(10, TimeUnit.SECONDS);
-                n = attempt;
+            // A socket closed by a bundle that stopped a moment ago is only released once its selector runs
+            // again (the JDK defers the close of a registered channel), so a remembered port gets a few tries.
+            int tries = p > 0 && port == 0 ? 20 : 1;
+            for (int t = 0; t < tries && n == null; t++) {
+                DhtNode attempt = new DhtNode(settings, id, net.group(), new InetSocketAddress(bind, p), random);
+                try {
+                    attempt.start().get(10, TimeUnit.SECONDS);
+                    n = attempt;
+                } catch (Exception e) {
+                    attempt.close();
+                    last = e;
+                    if (t + 1 < tries) {
+                        Thread.sleep(50);
+                    }
+                }
+            }
+            if (n != null) {
                 break;
-            } catch (Exception e) {
-                attempt.close();
-                last = e;
             }
         }
         if (n == null) {

@@ -204,9 +204,14 @@ class DhtLifecycleTest {
         assertNull(dht("chiral"));
         assertNull(dht("mainline"));
         assertNull(directories.getService(), "ContentDirectory must leave with the DHT bundle");
-        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", port))) {
-            assertEquals(port, s.getLocalPort(), "UDP port released");
-        }
+        // the JDK closes a selector-registered channel's socket at the selector's next wake-up: allow a moment
+        await(() -> {
+            try (DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.1", port))) {
+                return s.getLocalPort() == port;
+            } catch (java.net.SocketException e) {
+                return false;
+            }
+        }, "UDP port " + port + " to be released");
         // start again: same port (remembered), directory back
         dhtBundle.start();
         await(() -> exists("chiral") && exists("mainline"), "DHT instances after restart");

@@ -121,15 +121,29 @@ public class HttpProtocol implements ContentProtocol {
     private HttpServer listen(NetService net, ContentStore store, InetAddress bind, int port, Path portFile) throws IOException {
         if (port == 0 && portFile != null) {
             OptionalInt remembered = PortFile.read(portFile);
-            if (remembered.isPresent()) {
+            // a socket closed a moment ago by a stopping bundle is released at its selector's next wake-up
+            for (int t = 0; remembered.isPresent() && t < 20; t++) {
                 try {
                     return HttpServer.start(net, store, uploads, channels, bind, remembered.getAsInt());
                 } catch (BindException e) {
-                    LOG.warning(e.getMessage() + " (port remembered in " + portFile + "); listening on a free port instead");
+                    if (t == 19) {
+                        LOG.warning(e.getMessage() + " (port remembered in " + portFile + "); listening on a free port instead");
+                    } else {
+                        sleep(50);
+                    }
                 }
             }
         }
         return HttpServer.start(net, store, uploads, channels, bind, port);
+    }
+
+    private static void sleep(long millis) throws IOException {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while binding");
+        }
     }
 
     @Deactivate
