@@ -59,4 +59,49 @@ public interface ContentProtocol {
 
     /** Peers this protocol currently exchanges data of {@code id} with. */
     List<PeerInfo> peers(FileId id);
+
+    /**
+     * Starts a transfer this protocol runs by itself, for an identifier it {@link #canHandle handles} but that does
+     * not resolve to a CID and chunk hashes up front (a magnet link or a {@code .torrent}: BitTorrent verifies its
+     * own pieces). Empty when the protocol leaves transfers to the core's engine, which is the default.
+     *
+     * @throws IllegalArgumentException for an identifier this protocol cannot use, with a message for the user
+     */
+    default java.util.Optional<TransferHandle> startTransfer(DownloadRequest request) {
+        return java.util.Optional.empty();
+    }
+
+    /**
+     * Shares a stored file in this protocol's own terms and says how others can reach it, for example
+     * {@code magnet} and {@code torrent} (the path of the written {@code .torrent}) for BitTorrent. {@code options}
+     * are protocol-specific (BitTorrent: {@code tracker}). The default only {@link #seed seeds}.
+     *
+     * @throws IllegalArgumentException for unusable options, with a message for the user
+     * @throws java.io.UncheckedIOException when the file cannot be read
+     */
+    default java.util.Map<String, String> share(FileMetadata metadata, java.util.Map<String, List<String>> options) {
+        seed(metadata);
+        return java.util.Map.of();
+    }
+
+    /**
+     * The peers of one transfer or shared file ({@code id}: a CID's hex or this protocol's own transfer id) with
+     * their state; empty when this protocol has none.
+     */
+    default List<PeerStatus> peerStatus(String id) {
+        return List.of();
+    }
+
+    /** Transfers this protocol runs by itself (see {@link #startTransfer}), running or finished, oldest first. */
+    default List<TransferHandle> transfers() {
+        return List.of();
+    }
+
+    /**
+     * Whether {@link #metadata} and {@link #openSource} reach peers by CID, so that a provider's address for this
+     * protocol is a source for the core's engine. A protocol with its own content addressing (BitTorrent) says no.
+     */
+    default boolean fetchesByCid() {
+        return true;
+    }
 }

@@ -25,4 +25,9 @@ public interface ProtocolManager {
 
     /** Transfers of this run, including finished ones, oldest first. */
     List<TransferHandle> transfers();
+
+    /** The transfer with this {@link TransferHandle#id() id} (a CID's hex, or a protocol's own id such as a BitTorrent info-hash). */
+    default Optional<TransferHandle> transfer(String id) {
+        return transfers().stream().filter(t -> t.id().equalsIgnoreCase(id.strip())).findFirst();
+    }
 }

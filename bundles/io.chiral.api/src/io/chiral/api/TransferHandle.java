@@ -5,8 +5,17 @@ import java.util.concurrent.CompletionStage;
 
 /** A running (or finished) download, as returned by {@link ProtocolManager#download}. */
 public interface TransferHandle {
-    /** Stable id of this transfer: the CID it downloads. */
+    /**
+     * The CID this transfer downloads. A transfer run by a protocol itself (BitTorrent: a torrent whose pieces are
+     * verified by SHA-1) learns its CID only once its content is complete and stored; until then this is
+     * {@code null} and {@link #id()} names the transfer.
+     */
     FileId fileId();
+
+    /** Stable id of this transfer: the CID's hex, or for a protocol-run transfer its own id (a BitTorrent info-hash). */
+    default String id() {
+        return fileId().hex();
+    }
 
     TransferProgress progress();
 

@@ -174,7 +174,7 @@ public class ChiralCommands {
                 }
             }
             TransferHandle h = protocols.download(new DownloadRequest(id.strip(), peers, out));
-            return "transfer " + h.fileId().hex() + " " + h.state() + " (follow it with chiral:transfers)";
+            return "transfer " + h.id() + " " + h.state() + " (follow it with chiral:transfers)";
         });
     }
 
@@ -231,7 +231,7 @@ public class ChiralCommands {
                 int pct = p.totalBytes() > 0 ? (int) Math.min(100, p.verifiedBytes() * 100 / p.totalBytes())
                         : p.totalBytes() == 0 ? 100 : 0;
                 StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "%s  %-11s %3d%%  %.1f/%s MiB  %d sources  %s",
-                        h.fileId().hex(), p.state(), pct, p.verifiedBytes() / MIB,
+                        h.id(), p.state(), pct, p.verifiedBytes() / MIB,
                         p.totalBytes() >= 0 ? String.format(Locale.ROOT, "%.1f", p.totalBytes() / MIB) : "?",
                         p.bytesPerSource().size(), p.name()));
                 if (p.error() != null) {

@@ -160,6 +160,10 @@ public class ProtocolManagerImpl implements ProtocolManager {
                 throw new IllegalArgumentException("cannot download '" + ident + "': not a CID (64 hex characters)"
                         + " and no installed protocol handles it (installed: " + String.join(", ", protocols.keySet()) + ")");
             }
+            Optional<TransferHandle> own = handler.startTransfer(request);
+            if (own.isPresent()) {
+                return own.get();
+            }
             ContentProtocol.Resolution r;
             try {
                 r = handler.resolve(ident).toCompletableFuture().join();
@@ -214,7 +218,28 @@ public class ProtocolManagerImpl implements ProtocolManager {
 
     @Override
     public List<TransferHandle> transfers() {
-        return List.copyOf(order);
+        List<TransferHandle> all = new ArrayList<>(order);
+        for (ContentProtocol p : protocols.values()) {
+            try {
+                all.addAll(p.transfers());
+            } catch (RuntimeException e) {
+                LOG.warning(p.name() + " cannot list its transfers: " + e);
+            }
+        }
+        return all;
+    }
+
+    @Override
+    public Optional<TransferHandle> transfer(String id) {
+        String key = id.strip().toLowerCase(java.util.Locale.ROOT);
+        if (FileId.isCid(key)) {
+            Download d = downloads.get(FileId.parse(key));
+            if (d != null) {
+                return Optional.of(d);
+            }
+        }
+        return transfers().stream().filter(t -> t.id().equalsIgnoreCase(key)
+                || (t.fileId() != null && t.fileId().hex().equals(key))).reduce((a, b) -> b);
     }
 
     /** Offers a newly completed file on every protocol. */

@@ -6,6 +6,7 @@ import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.regex.Pattern;
 
 import com.google.gson.JsonArray;
@@ -19,7 +20,11 @@ final class Commands {
             "  daemon [--data DIR] [options]               start a node in the foreground (see chiral daemon --help)",
             "  id                                          show this node's id and listen addresses",
             "  add FILE                                    add a file and seed it; prints its CID on the last line",
-            "  get ID [--from HOST:PORT[,...]] [-o OUTDIR] download a CID or http://HOST:PORT/file/CID; prints the path last",
+            "  add --protocol bittorrent FILE [--tracker URL]...",
+            "                                              also share it as a torrent: writes FILE.torrent and",
+            "                                              prints the magnet link on the last line",
+            "  get ID [--from HOST:PORT[,...]] [-o OUTDIR] download a CID, http://HOST:PORT/file/CID, a magnet link or",
+            "                                              a FILE.torrent; prints the path last",
             "                                              (without --from, the providers are found in the Chiral DHT)",
             "  search WORD                                 find files whose name has WORD (Chiral DHT keyword index)",
             "  dht peers                                   the DHT routing tables (Chiral network and mainline)",
@@ -31,6 +36,8 @@ final class Commands {
             "  rm CID                                      stop seeding a file (the file itself stays)",
             "  protocols                                   list the installed protocols and their addresses",
             "  transfers                                   list the downloads of this run",
+            "  peers ID                                    peers of a transfer or shared file (CID or info-hash):",
+            "                                              client, flags (chiral, seed, ...), rates",
             "  pause CID                                   pause a download",
             "  resume CID                                  resume a paused download",
             "  cancel CID                                  cancel a download and delete its partial file",
@@ -60,7 +67,8 @@ final class Commands {
         switch (command) {
             case "help" -> out.println(USAGE);
             case "id" -> id(none(command, args));
-            case "add" -> add(one(command, args, "FILE"));
+            case "add" -> add(args);
+            case "peers" -> peers(one(command, args, "ID"));
             case "get" -> {
                 return new Transfers(client(), json, out, err).get(args);
             }
@@ -70,7 +78,7 @@ final class Commands {
             case "rm" -> rm(cid(one(command, args, "CID")));
             case "protocols" -> protocols(none(command, args));
             case "transfers" -> transfers(none(command, args));
-            case "pause", "resume", "cancel" -> control(command, cid(one(command, args, "CID")));
+            case "pause", "resume", "cancel" -> control(command, transferId(one(command, args, "ID")));
             case "install" -> install(args);
             case "uninstall" -> uninstall(one(command, args, "FEATURE"));
             case "features" -> features(none(command, args));
@@ -220,7 +228,45 @@ final class Commands {
         }
     }
 
-    private void add(String file) throws CliException {
+    private void add(List<String> args) throws CliException {
+        String file = null;
+        String protocol = null;
+        List<String> trackers = new ArrayList<>();
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            if (a.equals("--protocol") || a.equals("--tracker")) {
+                if (i + 1 >= args.size()) {
+                    throw CliException.usage("add: " + a + " needs a value");
+                }
+                String v = args.get(++i);
+                if (a.equals("--protocol")) {
+                    protocol = v;
+                } else {
+                    trackers.add(v);
+                }
+            } else if (a.startsWith("--protocol=")) {
+                protocol = a.substring("--protocol=".length());
+            } else if (a.startsWith("--tracker=")) {
+                trackers.add(a.substring("--tracker=".length()));
+            } else if (a.startsWith("-") && a.length() > 1) {
+                throw CliException.usage("add: unknown option '" + a + "' (see chiral help)");
+            } else if (file == null) {
+                file = a;
+            } else {
+                throw CliException.usage("add: unexpected argument '" + a + "' (one FILE at a time)");
+            }
+        }
+        if (file == null) {
+            throw CliException.usage("add: expected FILE");
+        }
+        if (!trackers.isEmpty() && protocol == null) {
+            throw CliException.usage("add: --tracker needs --protocol bittorrent");
+        }
+        for (String t : trackers) {
+            if (!t.matches("(?i)(http|udp)://[^\\s/]+.*")) {
+                throw CliException.usage("add: not a tracker URL (http://HOST:PORT/announce or udp://HOST:PORT): '" + t + "'");
+            }
+        }
         Path p;
         try {
             p = Path.of(file).toAbsolutePath().normalize();
@@ -235,6 +281,12 @@ final class Commands {
         }
         JsonObject body = new JsonObject();
         body.addProperty("path", p.toString());
+        if (protocol != null) {
+            body.addProperty("protocol", protocol);
+            JsonArray t = new JsonArray();
+            trackers.forEach(t::add);
+            body.add("trackers", t);
+        }
         JsonObject m = client().post("add", body, null).getAsJsonObject();
         if (json) {
             printJson(m);
@@ -243,7 +295,48 @@ final class Commands {
         long chunks = m.get("chunks").getAsLong();
         out.println("added " + m.get("name").getAsString() + " " + m.get("size").getAsLong() + " bytes, " + chunks
                 + (chunks == 1 ? " chunk" : " chunks"));
+        if (protocol != null && m.has(protocol.toLowerCase(Locale.ROOT))) {
+            JsonObject shared = m.getAsJsonObject(protocol.toLowerCase(Locale.ROOT));
+            out.println(m.get("cid").getAsString());
+            for (var e : shared.entrySet()) {
+                if (!e.getKey().equals("magnet")) {
+                    out.println(e.getKey() + " " + e.getValue().getAsString());
+                }
+            }
+            if (shared.has("magnet")) {
+                out.println(shared.get("magnet").getAsString());
+            }
+            return;
+        }
         out.println(m.get("cid").getAsString());
+    }
+
+    private void peers(String id) throws CliException {
+        String key = id.strip().toLowerCase(Locale.ROOT);
+        if (!key.matches("[0-9a-f]{40}|[0-9a-f]{64}")) {
+            throw CliException.usage("peers: expected a CID (64 hex) or a BitTorrent info-hash (40 hex), got '" + id + "'");
+        }
+        JsonArray list = client().get("peers/" + key).getAsJsonArray();
+        if (json) {
+            printJson(list);
+            return;
+        }
+        if (list.isEmpty()) {
+            out.println("no peers");
+            return;
+        }
+        out.println(String.format(Locale.ROOT, "%-10s %-22s %-20s %-34s %10s %10s %6s", "PROTOCOL", "ADDRESS", "CLIENT",
+                "FLAGS", "DOWN/s", "UP/s", "HAS"));
+        for (JsonElement e : list) {
+            JsonObject o = e.getAsJsonObject();
+            List<String> flags = new ArrayList<>();
+            o.getAsJsonArray("flags").forEach(f -> flags.add(f.getAsString()));
+            String client = o.get("client") == null || o.get("client").isJsonNull() ? "?" : o.get("client").getAsString();
+            out.println(String.format(Locale.ROOT, "%-10s %-22s %-20s %-34s %10s %10s %5d%%", o.get("protocol").getAsString(),
+                    o.get("address").getAsString(), client.length() > 20 ? client.substring(0, 20) : client,
+                    flags.isEmpty() ? "-" : String.join(",", flags), Units.rate(o.get("downloadRate").getAsLong()),
+                    Units.rate(o.get("uploadRate").getAsLong()), Math.round(o.get("progress").getAsDouble() * 100)));
+        }
     }
 
     private void ls(ControlClient c) throws CliException {
@@ -431,6 +524,14 @@ final class Commands {
     }
 
     /** Checks a CID (64 hex characters, SHA-256) and returns it in lower case. */
+    /** A transfer id: a CID, or the 40-hex info-hash of a torrent. */
+    static String transferId(String text) throws CliException {
+        if (text.length() == 40 && text.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+            return text.toLowerCase(java.util.Locale.ROOT);
+        }
+        return cid(text);
+    }
+
     static String cid(String text) throws CliException {
         if (text.length() != 64) {
             throw CliException.usage("not a CID: expected 64 hex characters (SHA-256), got " + text.length()

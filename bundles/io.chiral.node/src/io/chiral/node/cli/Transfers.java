@@ -67,9 +67,16 @@ final class Transfers {
             }
         }
         if (id == null) {
-            throw CliException.usage("get: expected ID (a CID or http://HOST:PORT/file/CID)");
+            throw CliException.usage("get: expected ID (a CID, http://HOST:PORT/file/CID, a magnet link or a FILE.torrent)");
         }
-        if (!URI_LIKE.matcher(id).matches()) {
+        if (id.toLowerCase(Locale.ROOT).endsWith(".torrent") && !URI_LIKE.matcher(id).matches()
+                || (!URI_LIKE.matcher(id).matches() && java.nio.file.Files.isRegularFile(Path.of(id)))) {
+            Path t = Path.of(absolute(id));
+            if (!java.nio.file.Files.isRegularFile(t)) {
+                throw new CliException("no such file: " + t);
+            }
+            id = t.toString();
+        } else if (!URI_LIKE.matcher(id).matches()) {
             id = Commands.cid(id);
         }
         JsonObject body = new JsonObject();
@@ -78,11 +85,11 @@ final class Transfers {
         from.forEach(sources::add);
         body.add("from", sources);
         body.add("out", outDir == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(absolute(outDir)));
-        if (from.isEmpty() && !json) {
+        if (from.isEmpty() && !json && id.length() == 64 && !id.contains("/")) {
             err.println("looking up providers of " + id + " in the Chiral DHT ...");
         }
         JsonObject started = client.post("get", body, Duration.ofMinutes(2)).getAsJsonObject();
-        String cid = started.get("cid").getAsString();
+        String cid = started.get("id").getAsString();
         if (started.has("providers") && !json) {
             int p = started.get("providers").getAsInt();
             int s = started.get("sources").getAsInt();
@@ -194,7 +201,7 @@ final class Transfers {
     static String line(JsonObject p) {
         long total = p.get("totalBytes").getAsLong();
         long verified = p.get("verifiedBytes").getAsLong();
-        return String.format(Locale.ROOT, "%s  %-11s %3d%%  %s/%s MiB  %s", p.get("cid").getAsString(),
+        return String.format(Locale.ROOT, "%s  %-11s %3d%%  %s/%s MiB  %s", p.get("id").getAsString(),
                 p.get("state").getAsString(), Units.percent(verified, total), Units.mib(verified),
                 total >= 0 ? Units.mib(total) : "?", p.get("name").getAsString());
     }

@@ -30,4 +30,15 @@ final class Units {
         }
         return (int) Math.min(100, part * 100 / total);
     }
+
+    /** A rate for tables: {@code 12.3M} (MiB/s), {@code 456K}, {@code 0}. */
+    static String rate(long bytesPerSecond) {
+        if (bytesPerSecond >= 1 << 20) {
+            return decimal(bytesPerSecond / MIB, 1) + "M";
+        }
+        if (bytesPerSecond >= 1024) {
+            return (bytesPerSecond / 1024) + "K";
+        }
+        return Long.toString(bytesPerSecond);
+    }
 }

@@ -109,6 +109,8 @@ final class ControlApi {
                 case "find": return post(m, path, () -> dht.find(ControlJson.object(req.body())));
                 default: break;
             }
+        } else if (parts[0].equals("peers") && parts.length == 2) {
+            return get(m, path, () -> peers(parts[1]));
         } else if (parts[0].equals("transfers") && parts.length == 2) {
             return get(m, path, () -> transfer(parts[1]));
         } else if (parts[0].equals("transfers") && parts.length == 3) {
@@ -206,14 +208,41 @@ final class ControlApi {
         } catch (IOException e) {
             throw new ControlException(500, "cannot add " + file + ": " + describe(e));
         }
+        String shareOver = ControlJson.optionalString(body, "protocol", 64);
+        List<String> trackers = ControlJson.stringList(body, "trackers", 32, 2048);
+        ContentProtocol sharing = null;
+        if (shareOver != null) {
+            sharing = protocols.protocol(shareOver.strip().toLowerCase(java.util.Locale.ROOT)).orElseThrow(
+                    () -> ControlException.badRequest("no installed protocol '" + abbreviate(shareOver) + "' (installed: "
+                            + String.join(", ", protocols.protocols().stream().map(ContentProtocol::name).toList()) + ")"));
+        } else if (!trackers.isEmpty()) {
+            throw ControlException.badRequest("--tracker needs --protocol bittorrent");
+        }
         for (ContentProtocol p : protocols.protocols()) {
+            if (p == sharing) {
+                continue;
+            }
             try {
                 p.seed(meta);
             } catch (RuntimeException e) {
                 LOG.warning(p.name() + " cannot seed " + meta.id().shortHex() + ": " + e);
             }
         }
-        return ControlJson.metadata(meta);
+        JsonObject o = ControlJson.metadata(meta);
+        if (sharing != null) {
+            java.util.Map<String, String> shared;
+            try {
+                shared = sharing.share(meta, trackers.isEmpty() ? java.util.Map.of() : java.util.Map.of("tracker", trackers));
+            } catch (IllegalArgumentException e) {
+                throw ControlException.badRequest(describe(e));
+            } catch (UncheckedIOException e) {
+                throw new ControlException(500, "cannot share " + file + " over " + sharing.name() + ": " + describe(e));
+            }
+            JsonObject share = new JsonObject();
+            shared.forEach(share::addProperty);
+            o.add(sharing.name(), share);
+        }
+        return o;
     }
 
     private JsonElement list() {
@@ -293,7 +322,8 @@ final class ControlApi {
             throw ControlException.badRequest(describe(e));
         }
         JsonObject o = new JsonObject();
-        o.addProperty("cid", h.fileId().hex());
+        o.addProperty("id", h.id());
+        o.addProperty("cid", h.fileId() == null ? null : h.fileId().hex());
         o.addProperty("state", h.state().name());
         if (found != null) {
             o.addProperty("providers", found.providers());
@@ -305,14 +335,53 @@ final class ControlApi {
     private JsonElement transfers() {
         JsonArray out = new JsonArray();
         for (TransferHandle h : protocols.transfers()) {
-            out.add(ControlJson.progress(h.fileId(), h.progress()));
+            out.add(ControlJson.progress(h));
         }
         return out;
     }
 
-    private JsonElement transfer(String cid) {
-        TransferHandle h = handle(cid);
-        return ControlJson.progress(h.fileId(), h.progress());
+    private JsonElement transfer(String id) {
+        return ControlJson.progress(handle(id));
+    }
+
+    /** Peers of a transfer or shared file, across protocols: {@code peers ID}. */
+    private JsonElement peers(String id) {
+        String key = id.strip().toLowerCase(java.util.Locale.ROOT);
+        if (!key.matches("[0-9a-f]{40}|[0-9a-f]{64}")) {
+            throw ControlException.badRequest("not a CID (64 hex) or BitTorrent info-hash (40 hex): '" + abbreviate(id) + "'");
+        }
+        JsonArray out = new JsonArray();
+        boolean known = protocols.transfer(key).isPresent() || (key.length() == 64 && store.metadata(FileId.parse(key)).isPresent());
+        for (ContentProtocol p : protocols.protocols()) {
+            List<io.chiral.api.PeerStatus> list;
+            try {
+                list = p.peerStatus(key);
+            } catch (RuntimeException e) {
+                LOG.warning(p.name() + " cannot list peers of " + key + ": " + e);
+                continue;
+            }
+            if (!list.isEmpty()) {
+                known = true;
+            }
+            for (io.chiral.api.PeerStatus ps : list) {
+                JsonObject o = new JsonObject();
+                o.addProperty("protocol", ps.peer().protocol());
+                o.addProperty("address", ps.peer().address());
+                o.addProperty("client", ps.peer().client());
+                o.addProperty("nodeId", ps.peer().nodeId());
+                o.add("flags", ControlJson.strings(new ArrayList<>(new java.util.TreeSet<>(ps.flags()))));
+                o.addProperty("downloadRate", ps.downloadRate());
+                o.addProperty("uploadRate", ps.uploadRate());
+                o.addProperty("downloaded", ps.downloaded());
+                o.addProperty("uploaded", ps.uploaded());
+                o.addProperty("progress", Math.round(ps.progress() * 1000) / 1000.0);
+                out.add(o);
+            }
+        }
+        if (!known) {
+            throw ControlException.notFound("no transfer or shared file " + key);
+        }
+        return out;
     }
 
     private JsonElement control(String cid, String action) {
@@ -322,7 +391,7 @@ final class ControlApi {
         }
         TransferHandle h = handle(cid);
         if (h.state().isFinal()) {
-            throw ControlException.conflict("cannot " + action + " the transfer of " + h.fileId().hex() + ": it is "
+            throw ControlException.conflict("cannot " + action + " the transfer of " + h.id() + ": it is "
                     + h.state().name().toLowerCase(java.util.Locale.ROOT));
         }
         switch (action) {
@@ -330,12 +399,15 @@ final class ControlApi {
             case "resume" -> h.resume();
             default -> h.cancel();
         }
-        return ControlJson.progress(h.fileId(), h.progress());
+        return ControlJson.progress(h);
     }
 
-    private TransferHandle handle(String cid) {
-        FileId id = ControlJson.cid(cid);
-        return protocols.transfer(id).orElseThrow(() -> ControlException.notFound("no transfer of " + id.hex()));
+    private TransferHandle handle(String id) {
+        String key = id.strip().toLowerCase(java.util.Locale.ROOT);
+        if (!key.matches("[0-9a-f]{40}|[0-9a-f]{64}")) {
+            ControlJson.cid(id); // throws the CID error message
+        }
+        return protocols.transfer(key).orElseThrow(() -> ControlException.notFound("no transfer of " + key));
     }
 
     // ---- provisioning ----

@@ -35,9 +35,15 @@ final class ControlJson {
         return o;
     }
 
-    static JsonObject progress(FileId id, TransferProgress p) {
+    static JsonObject progress(io.chiral.api.TransferHandle h) {
+        return progress(h.id(), h.fileId(), h.progress());
+    }
+
+    /** A transfer's progress; {@code cid} is null while a protocol-run transfer (a torrent) does not know it. */
+    static JsonObject progress(String id, FileId cid, TransferProgress p) {
         JsonObject o = new JsonObject();
-        o.addProperty("cid", id.hex());
+        o.addProperty("id", id);
+        o.addProperty("cid", cid == null ? null : cid.hex());
         o.addProperty("state", p.state().name());
         o.addProperty("name", p.name());
         o.addProperty("totalBytes", p.totalBytes());

@@ -52,7 +52,7 @@ final class DhtApi {
             }
             providers++;
             for (Map.Entry<String, List<String>> e : p.protocols().entrySet()) {
-                if (protocols.protocol(e.getKey()).isEmpty()) {
+                if (protocols.protocol(e.getKey()).filter(io.chiral.api.ContentProtocol::fetchesByCid).isEmpty()) {
                     continue;
                 }
                 for (String a : e.getValue()) {

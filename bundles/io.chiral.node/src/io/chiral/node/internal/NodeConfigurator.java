@@ -27,6 +27,7 @@ import org.osgi.service.component.annotations.Reference;
  * <li>{@code chiral.http.port}, {@code chiral.control.port}: 0 or absent = the port remembered in
  * {@code <data>/config}, else any free one</li>
  * <li>{@code chiral.bind}: address protocols listen on (default 0.0.0.0)</li>
+ * <li>{@code chiral.bt.port}: the BitTorrent TCP port, like the HTTP one; torrents live in {@code <data>/bittorrent}</li>
  * <li>{@code chiral.max.upload.rate}, {@code chiral.max.download.rate}: bytes per second, 0 = unlimited</li>
  * <li>{@code chiral.dht.port}, {@code chiral.bootstrap}: UDP port and HOST:PORT contacts of the Chiral DHT</li>
  * <li>{@code chiral.mainline.port}, {@code chiral.mainline.bootstrap}: the same for the BitTorrent mainline DHT
@@ -60,6 +61,12 @@ public class NodeConfigurator {
                 "bind", Objects.requireNonNullElse(context.getProperty("chiral.bind"), "0.0.0.0"),
                 "portFile", config.resolve("http.port").toString()));
         String bind = Objects.requireNonNullElse(context.getProperty("chiral.bind"), "0.0.0.0");
+        update(cm, "io.chiral.protocol.bittorrent", Map.of(
+                "port", port(context.getProperty("chiral.bt.port")),
+                "bind", bind,
+                "portFile", config.resolve("bittorrent.port").toString(),
+                "stateDir", dataDir.resolve("bittorrent").toString(),
+                "downloadDir", dataDir.resolve("downloads").toString()));
         updateFactory(cm, "io.chiral.dht", "chiral", Map.of(
                 "chiral.dht.network", "chiral",
                 "bind", bind,

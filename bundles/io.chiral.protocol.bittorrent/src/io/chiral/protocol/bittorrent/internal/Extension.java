@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
@@ -391,6 +392,91 @@ public final class Extension {
             throw new TorrentException("wallet_address is not 0x + 40 hex digits or empty");
         }
         return new ChiralHello(id, reputation, wallet);
+    }
+
+    // ---- BEP 11 ut_pex ----
+
+    /** Name of the peer-exchange extension. */
+    public static final String UT_PEX = "ut_pex";
+    /** Most peers taken from one PEX message (BEP 11 asks senders for at most 50 added per message). */
+    public static final int MAX_PEX_PEERS = 200;
+    private static final Bytes ADDED = Bytes.of("added");
+    private static final Bytes ADDED_F = Bytes.of("added.f");
+    private static final Bytes DROPPED = Bytes.of("dropped");
+
+    /** A PEX message: IPv4 peers added (with their BEP 11 flag bytes, 0 when absent) and dropped since the last one. */
+    public record Pex(List<java.net.InetSocketAddress> added, byte[] addedFlags, List<java.net.InetSocketAddress> dropped) {
+        public Pex {
+            added = List.copyOf(added);
+            dropped = List.copyOf(dropped);
+            addedFlags = addedFlags == null ? new byte[added.size()] : addedFlags.clone();
+            if (addedFlags.length != added.size() || added.size() > MAX_PEX_PEERS || dropped.size() > MAX_PEX_PEERS) {
+                throw new IllegalArgumentException("PEX message out of bounds");
+            }
+        }
+
+        @Override
+        public byte[] addedFlags() {
+            return addedFlags.clone();
+        }
+    }
+
+    public static byte[] encodePex(Pex m) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("added", compact(m.added()));
+        d.put("added.f", m.addedFlags());
+        d.put("dropped", compact(m.dropped()));
+        return Bencode.encode(d);
+    }
+
+    public static Pex decodePex(byte[] payload) throws TorrentException {
+        SortedMap<Bytes, Object> d = dict(payload, 0, payload.length);
+        List<java.net.InetSocketAddress> added = peers(d.get(ADDED), "added");
+        List<java.net.InetSocketAddress> dropped = peers(d.get(DROPPED), "dropped");
+        byte[] flags = new byte[added.size()];
+        if (d.get(ADDED_F) instanceof Bytes f) {
+            byte[] raw = f.toByteArray();
+            System.arraycopy(raw, 0, flags, 0, Math.min(raw.length, flags.length));
+        }
+        return new Pex(added, flags, dropped);
+    }
+
+    private static byte[] compact(List<java.net.InetSocketAddress> peers) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(peers.size() * 6);
+        for (java.net.InetSocketAddress a : peers) {
+            byte[] ip = a.getAddress() == null ? null : a.getAddress().getAddress();
+            if (ip != null && ip.length == 4) {
+                out.writeBytes(ip);
+                out.write(a.getPort() >> 8);
+                out.write(a.getPort() & 0xff);
+            }
+        }
+        return out.toByteArray();
+    }
+
+    private static List<java.net.InetSocketAddress> peers(Object o, String what) throws TorrentException {
+        if (o == null) {
+            return List.of();
+        }
+        if (!(o instanceof Bytes b) || b.length() % 6 != 0) {
+            throw new TorrentException("PEX '" + what + "' is not a string of 6-byte IPv4 peers");
+        }
+        byte[] raw = b.toByteArray();
+        int n = Math.min(raw.length / 6, MAX_PEX_PEERS);
+        List<java.net.InetSocketAddress> out = new java.util.ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            int port = ((raw[i * 6 + 4] & 0xff) << 8) | (raw[i * 6 + 5] & 0xff);
+            if (port == 0) {
+                continue;
+            }
+            try {
+                out.add(new java.net.InetSocketAddress(java.net.InetAddress.getByAddress(
+                        java.util.Arrays.copyOfRange(raw, i * 6, i * 6 + 4)), port));
+            } catch (java.net.UnknownHostException e) {
+                throw new IllegalStateException(e); // four bytes are always an address
+            }
+        }
+        return out;
     }
 
     // ---- helpers ----

@@ -20,8 +20,9 @@ import io.netty.handler.codec.DecoderException;
  * {@link DecoderException}) and every later inbound byte is discarded. Not sharable: one instance per channel.
  */
 public final class PeerWireCodec extends ByteToMessageCodec<Object> {
-    private final PeerWire.Limits limits;
-    private final PeerWire.Handshake local;
+    private PeerWire.Limits limits;
+    private PeerWire.Handshake local;
+    private PeerWire.Handshake remote;
     private PeerWire.Decoder decoder;
     private boolean failed;
 
@@ -29,6 +30,32 @@ public final class PeerWireCodec extends ByteToMessageCodec<Object> {
     public PeerWireCodec(PeerWire.Limits limits, PeerWire.Handshake local) {
         this.limits = limits;
         this.local = local;
+    }
+
+    /**
+     * A codec for an accepted connection: the torrent is known only from the remote handshake, so after emitting
+     * it the codec decodes nothing until the handler calls {@link #accept} (from within its {@code channelRead}).
+     */
+    public PeerWireCodec() {
+        this.limits = PeerWire.Limits.DEFAULT;
+    }
+
+    /** Sets what we answer an inbound handshake with and the limits of the torrent it asked for. */
+    public void accept(PeerWire.Handshake ours, PeerWire.Limits torrentLimits) {
+        if (remote == null || decoder != null) {
+            throw new IllegalStateException("accept() belongs right after an inbound handshake");
+        }
+        this.local = ours;
+        this.limits = torrentLimits;
+        this.decoder = PeerWire.Decoder.negotiated(torrentLimits, ours, remote);
+    }
+
+    /** Tightens the bitfield and index checks once a magnet transfer has its metadata. */
+    public void pieceCount(int pieces) {
+        limits = limits.withPieceCount(pieces);
+        if (decoder != null && remote != null && local != null) {
+            decoder = PeerWire.Decoder.negotiated(limits, local, remote);
+        }
     }
 
     @Override
@@ -53,10 +80,18 @@ public final class PeerWireCodec extends ByteToMessageCodec<Object> {
         int start = view.position();
         try {
             if (decoder == null) {
-                PeerWire.Handshake remote = PeerWire.decodeHandshake(view);
+                if (remote != null) {
+                    if (in.readableBytes() > 4 + limits.maxMessage()) {
+                        throw new TorrentException("peer sent " + in.readableBytes() + " bytes before we answered its handshake");
+                    }
+                    return; // inbound: waiting for accept()
+                }
+                remote = PeerWire.decodeHandshake(view);
                 if (remote != null) {
                     in.skipBytes(PeerWire.HANDSHAKE_LENGTH);
-                    decoder = PeerWire.Decoder.negotiated(limits, local, remote);
+                    if (local != null) {
+                        decoder = PeerWire.Decoder.negotiated(limits, local, remote);
+                    }
                     out.add(remote);
                 }
                 return;

@@ -1,0 +1,847 @@
+package io.chiral.protocol.bittorrent.internal;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.SortedMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
+
+import io.chiral.api.ChunkSource;
+import io.chiral.api.ContentDirectory;
+import io.chiral.api.ContentProtocol;
+import io.chiral.api.ContentStore;
+import io.chiral.api.Dht;
+import io.chiral.api.DownloadRequest;
+import io.chiral.api.FileId;
+import io.chiral.api.FileMetadata;
+import io.chiral.api.NodeKey;
+import io.chiral.api.PeerInfo;
+import io.chiral.api.PeerStatus;
+import io.chiral.api.TransferHandle;
+import io.chiral.bencode.Bencode;
+import io.chiral.bencode.BencodeException;
+import io.chiral.bencode.Bytes;
+import io.chiral.net.NetService;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.timeout.IdleStateHandler;
+
+/**
+ * BitTorrent as a Chiral {@link ContentProtocol}: downloads from magnet links and {@code .torrent} files and seeds,
+ * like a standard client (peer wire BEP 3 with BEP 6 and BEP 10, {@code ut_metadata}, {@code ut_pex}, HTTP and UDP
+ * trackers, peers from the mainline DHT), and recognises other Chiral nodes through the {@code chiral} extension.
+ * A finished single-file torrent is added to the {@link ContentStore} and its info-hash published in the Chiral DHT
+ * as {@code info_hash_idx::<btih>} → CID; a stored file shared with {@link #share} gets a {@code .torrent} written
+ * next to it and a magnet link.
+ *
+ * <p>Torrents survive restarts: each is kept in {@code stateDir} as {@code <btih>.torrent} (or {@code .magnet}
+ * before its metadata arrived) with a {@code <btih>.resume} file of verified pieces; pieces claimed there are hashed
+ * again at start. Deactivation closes the listening socket, every peer connection and every file.
+ */
+@Component(service = ContentProtocol.class, property = ContentProtocol.PROTOCOL_PROPERTY + "=" + BitTorrentProtocol.NAME,
+        configurationPid = BitTorrentProtocol.PID, configurationPolicy = ConfigurationPolicy.REQUIRE)
+@Designate(ocd = BitTorrentProtocol.Config.class)
+public class BitTorrentProtocol implements ContentProtocol, Session {
+    static final String NAME = "bittorrent";
+    static final String PID = "io.chiral.protocol.bittorrent";
+    static final String CLIENT = "Chiral 0.1.0";
+    private static final Logger LOG = Logger.getLogger(BitTorrentProtocol.class.getName());
+    private static final int MAX_TORRENT_FILE = 16 * 1024 * 1024;
+
+    @ObjectClassDefinition(name = "Chiral BitTorrent transport", description = "Downloads and seeds torrents")
+    public @interface Config {
+        @AttributeDefinition(description = "TCP port to accept peers on; 0 = the port in portFile if free, else any free port")
+        int port() default 0;
+
+        @AttributeDefinition(description = "Address to listen on; 0.0.0.0 = every IPv4 interface")
+        String bind() default "0.0.0.0";
+
+        @AttributeDefinition(description = "File remembering the port across restarts; empty = none")
+        String portFile() default "";
+
+        @AttributeDefinition(description = "Directory keeping torrents and their resume data")
+        String stateDir();
+
+        @AttributeDefinition(description = "Default directory for downloads")
+        String downloadDir();
+
+        @AttributeDefinition(description = "Most peer connections per torrent")
+        int maxPeersPerTorrent() default 50;
+
+        @AttributeDefinition(description = "Regular unchoke slots per torrent (an optimistic one comes on top)")
+        int uploadSlots() default 4;
+    }
+
+    private final NetService net;
+    private final ContentStore store;
+    private final NodeKey nodeKey;
+    private final Path stateDir;
+    private final Path downloadDir;
+    private final InetAddress bind;
+    private final int maxPeers;
+    private final int slots;
+    private final byte[] peerId;
+    private final Random random = new SecureRandom();
+    private final ChannelGroup channels;
+    private final Channel server;
+    private final int port;
+    private final TrackerClient trackerClient;
+    private final Map<String, Torrent> torrents = new ConcurrentHashMap<>();
+    private final Map<String, Boolean> downloads = new ConcurrentHashMap<>();
+    private volatile Dht dht;
+    private volatile ContentDirectory directory;
+    private volatile boolean active = true;
+
+    @Activate
+    public BitTorrentProtocol(Config config, @Reference NetService net, @Reference ContentStore store,
+            @Reference(cardinality = ReferenceCardinality.OPTIONAL) NodeKey nodeKey) throws IOException {
+        this.net = net;
+        this.store = store;
+        this.nodeKey = nodeKey;
+        if (config.port() < 0 || config.port() > 65535) {
+            throw new IllegalArgumentException("bittorrent port " + config.port() + " out of range (0-65535)");
+        }
+        if (config.stateDir() == null || config.stateDir().isBlank()) {
+            throw new IllegalArgumentException("bittorrent: stateDir is not configured");
+        }
+        this.stateDir = Path.of(config.stateDir());
+        this.downloadDir = Path.of(config.downloadDir() == null || config.downloadDir().isBlank()
+                ? config.stateDir() : config.downloadDir());
+        Files.createDirectories(stateDir);
+        this.bind = InetAddress.getByName(config.bind() == null || config.bind().isBlank() ? "0.0.0.0" : config.bind().strip());
+        this.maxPeers = Math.max(2, Math.min(500, config.maxPeersPerTorrent()));
+        this.slots = Math.max(1, Math.min(50, config.uploadSlots()));
+        this.peerId = newPeerId(random);
+        this.channels = new DefaultChannelGroup("chiral-bittorrent", net.group().next(), true);
+        this.trackerClient = new TrackerClient(net.group());
+        Path portFile = config.portFile().isBlank() ? null : Path.of(config.portFile());
+        this.server = listen(config.port(), portFile);
+        this.port = ((InetSocketAddress) server.localAddress()).getPort();
+        if (portFile != null) {
+            try {
+                writeAtomically(portFile, (port + "\n").getBytes(StandardCharsets.US_ASCII));
+            } catch (IOException e) {
+                LOG.warning("cannot record the BitTorrent port in " + portFile + ": " + e);
+            }
+        }
+        LOG.info("BitTorrent transport listening on " + bind.getHostAddress() + ":" + port);
+        loadTorrents();
+    }
+
+    /** An Azureus-style peer id: {@code -CH0100-} and 12 random bytes. */
+    static byte[] newPeerId(Random random) {
+        byte[] id = new byte[20];
+        random.nextBytes(id);
+        System.arraycopy("-CH0100-".getBytes(StandardCharsets.US_ASCII), 0, id, 0, 8);
+        return id;
+    }
+
+    private Channel listen(int configured, Path portFile) throws IOException {
+        List<Integer> ports = new ArrayList<>();
+        if (configured > 0) {
+            ports.add(configured);
+        } else {
+            remembered(portFile).ifPresent(ports::add);
+            ports.add(0);
+        }
+        IOException last = null;
+        for (int p : ports) {
+            // a socket closed a moment ago by a stopping bundle is released at its selector's next wake-up
+            for (int t = 0; t < (p > 0 && configured == 0 ? 20 : 1); t++) {
+                try {
+                    ServerBootstrap b = new ServerBootstrap().group(net.group()).channel(NioServerSocketChannel.class)
+                            .option(ChannelOption.SO_BACKLOG, 128)
+                            .childOption(ChannelOption.TCP_NODELAY, true)
+                            .childHandler(new ChannelInitializer<SocketChannel>() {
+                                @Override
+                                protected void initChannel(SocketChannel ch) {
+                                    if (!active) {
+                                        ch.close();
+                                        return;
+                                    }
+                                    channels.add(ch);
+                                    PeerWireCodec codec = new PeerWireCodec();
+                                    ch.pipeline().addLast(new IdleStateHandler(30, 90, 0), codec,
+                                            new Peer(BitTorrentProtocol.this, null, null, codec));
+                                }
+                            });
+                    Channel ch = b.bind(bind, p).syncUninterruptibly().channel();
+                    channels.add(ch);
+                    return ch;
+                } catch (Exception e) {
+                    last = e instanceof IOException io ? io : new IOException(e.getMessage(), e);
+                    if (!(e instanceof BindException) || t == 19) {
+                        break;
+                    }
+                    try {
+                        Thread.sleep(50);
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                        break;
+                    }
+                }
+            }
+        }
+        throw new IOException("bittorrent: cannot listen on " + bind.getHostAddress() + ":" + ports.get(0) + ": "
+                + (last == null ? "?" : last.getMessage()), last);
+    }
+
+    private static Optional<Integer> remembered(Path portFile) {
+        try {
+            if (portFile != null && Files.isRegularFile(portFile) && Files.size(portFile) < 16) {
+                int p = Integer.parseInt(Files.readString(portFile).strip());
+                return p > 0 && p < 65536 ? Optional.of(p) : Optional.empty();
+            }
+        } catch (IOException | NumberFormatException e) {
+            // unreadable: any port
+        }
+        return Optional.empty();
+    }
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY, target = "(" + Dht.NETWORK_PROPERTY + "=" + Dht.MAINLINE + ")")
+    void setDht(Dht d) {
+        dht = d;
+        for (Torrent t : torrents.values()) {
+            dhtLookup(t);
+        }
+    }
+
+    void unsetDht(Dht d) {
+        if (dht == d) {
+            dht = null;
+        }
+    }
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void setDirectory(ContentDirectory d) {
+        directory = d;
+        for (Torrent t : torrents.values()) {
+            publish(t);
+        }
+    }
+
+    void unsetDirectory(ContentDirectory d) {
+        if (directory == d) {
+            directory = null;
+        }
+    }
+
+    @Deactivate
+    void deactivate() {
+        active = false;
+        for (Torrent t : torrents.values()) {
+            save(t);
+            t.stop();
+        }
+        if (!channels.close().awaitUninterruptibly(10, TimeUnit.SECONDS)) {
+            LOG.warning("BitTorrent connections did not close within 10 s");
+        }
+        LOG.info("BitTorrent transport stopped (port " + port + ")");
+    }
+
+    // ---- Session ----
+
+    @Override
+    public byte[] peerId() {
+        return peerId.clone();
+    }
+
+    @Override
+    public int listenPort() {
+        return port;
+    }
+
+    @Override
+    public EventLoopGroup group() {
+        return net.group();
+    }
+
+    @Override
+    public String clientName() {
+        return CLIENT;
+    }
+
+    @Override
+    public Extension.ChiralHello chiralHello() {
+        NodeKey k = nodeKey;
+        if (k == null) {
+            return null;
+        }
+        try {
+            return new Extension.ChiralHello(k.nodeId(), 500, "");
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    @Override
+    public Random random() {
+        return random;
+    }
+
+    @Override
+    public Torrent torrent(byte[] infoHash) {
+        return active ? torrents.get(HexFormat.of().formatHex(infoHash)) : null;
+    }
+
+    @Override
+    public void connect(Torrent torrent, InetSocketAddress address) {
+        if (!active) {
+            torrent.connectFailed(address, "transport stopped");
+            return;
+        }
+        Bootstrap b = new Bootstrap().group(net.group()).channel(NioSocketChannel.class)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .handler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        channels.add(ch);
+                        PeerWireCodec codec = new PeerWireCodec(torrent.limits(), torrent.localHandshake());
+                        ch.pipeline().addLast(new IdleStateHandler(180, 90, 0), codec,
+                                new Peer(BitTorrentProtocol.this, torrent, address, codec));
+                    }
+                });
+        b.connect(address).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                torrent.connectFailed(address, "cannot connect: " + f.cause().getMessage());
+            }
+        });
+    }
+
+    @Override
+    public void announce(Torrent torrent, Trackers.Event event, List<String> urls) {
+        if (urls.isEmpty() || port == 0) {
+            return;
+        }
+        Trackers.Announce a = new Trackers.Announce(torrent.infoHash(), peerId, port, torrent.uploaded(),
+                torrent.progress().fetchedBytes(), torrent.left(), event, event == Trackers.Event.STOPPED ? 0 : 100,
+                java.util.Arrays.hashCode(peerId));
+        for (String url : urls) {
+            trackerClient.announce(url, a).whenComplete((r, e) -> {
+                if (e != null) {
+                    LOG.log(Level.FINE, "tracker " + url + ": " + e.getMessage());
+                    return;
+                }
+                LOG.fine(() -> "tracker " + url + ": " + r.peers().size() + " peers, interval " + r.interval());
+                torrent.addPeers(r.peers(), "tracker");
+                torrent.announced(r.interval());
+            });
+        }
+    }
+
+    @Override
+    public void dhtLookup(Torrent torrent) {
+        Dht d = dht;
+        if (d == null || !active) {
+            return;
+        }
+        byte[] ih = torrent.infoHash();
+        d.getPeers(ih).whenComplete((lookup, e) -> {
+            if (lookup != null) {
+                torrent.addPeers(lookup.value(), "dht");
+            }
+            if (port > 0) {
+                d.announce(ih, port);
+            }
+        });
+    }
+
+    @Override
+    public void changed(Torrent torrent) {
+        save(torrent);
+    }
+
+    @Override
+    public void completed(Torrent torrent) {
+        save(torrent);
+        Metainfo m = torrent.meta();
+        if (m == null || torrent.seedFile() != null) {
+            publish(torrent);
+            return;
+        }
+        try {
+            FileMetadata stored = null;
+            for (Path p : storagePaths(torrent)) {
+                FileMetadata f = store.add(p);
+                if (m.singleFile()) {
+                    stored = f;
+                }
+            }
+            if (stored != null) {
+                torrent.fileId(stored.id());
+                save(torrent);
+                publish(torrent);
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.warning("torrent " + torrent.name() + ": cannot add the downloaded files to the store: " + e);
+        }
+    }
+
+    private static List<Path> storagePaths(Torrent t) {
+        Path top = t.top();
+        if (top == null) {
+            return List.of();
+        }
+        Metainfo m = t.meta();
+        if (m.singleFile()) {
+            return List.of(top);
+        }
+        List<Path> out = new ArrayList<>();
+        for (Metainfo.FileEntry e : m.files()) {
+            if (!e.padding()) {
+                Path p = top;
+                for (String part : e.path()) {
+                    p = p.resolve(part);
+                }
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    /** Publishes {@code info_hash_idx::<btih>} → CID for a single-file torrent whose CID is known. */
+    private void publish(Torrent t) {
+        ContentDirectory d = directory;
+        FileId id = t.fileId();
+        if (d == null || id == null) {
+            return;
+        }
+        store.metadata(id).ifPresent(meta -> d.publish(meta, Optional.of(t.hex())));
+    }
+
+    @Override
+    public int maxPeersPerTorrent() {
+        return maxPeers;
+    }
+
+    @Override
+    public int uploadSlots() {
+        return slots;
+    }
+
+    // ---- ContentProtocol ----
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public boolean canHandle(String identifier) {
+        String s = identifier.strip();
+        if (Magnet.looksLikeMagnet(s)) {
+            return true;
+        }
+        return s.toLowerCase(java.util.Locale.ROOT).endsWith(".torrent") && !s.contains("://");
+    }
+
+    @Override
+    public boolean fetchesByCid() {
+        return false;
+    }
+
+    @Override
+    public List<String> listenAddresses() {
+        return List.of((bind.isAnyLocalAddress() ? "0.0.0.0" : bind.getHostAddress()) + ":" + port);
+    }
+
+    @Override
+    public CompletionStage<FileMetadata> metadata(FileId id, PeerInfo peer) {
+        return CompletableFuture.failedFuture(new UnsupportedOperationException(
+                "BitTorrent peers are reached through a magnet link or a .torrent, not a CID"));
+    }
+
+    @Override
+    public ChunkSource openSource(FileMetadata metadata, PeerInfo peer) {
+        throw new UnsupportedOperationException("BitTorrent peers are reached through a magnet link or a .torrent, not a CID");
+    }
+
+    @Override
+    public Optional<TransferHandle> startTransfer(DownloadRequest request) {
+        String ident = request.identifier().strip();
+        byte[] infoHash;
+        String name = null;
+        Metainfo meta = null;
+        byte[] torrentBytes = null;
+        List<String> trackers = new ArrayList<>();
+        List<InetSocketAddress> peers = new ArrayList<>();
+        try {
+            if (Magnet.looksLikeMagnet(ident)) {
+                Magnet m = Magnet.parse(ident);
+                infoHash = m.infoHash();
+                name = m.name();
+                trackers.addAll(m.trackers());
+                for (String pe : m.peers()) {
+                    peers.add(address(pe));
+                }
+            } else {
+                Path file = Path.of(ident);
+                if (!Files.isRegularFile(file)) {
+                    throw new IllegalArgumentException("no such .torrent file: " + file);
+                }
+                if (Files.size(file) > MAX_TORRENT_FILE) {
+                    throw new IllegalArgumentException(file + " is larger than " + MAX_TORRENT_FILE + " bytes: not a torrent");
+                }
+                torrentBytes = Files.readAllBytes(file);
+                meta = Metainfo.parse(torrentBytes);
+                infoHash = meta.infoHash();
+            }
+        } catch (TorrentException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + ident + ": " + e.getMessage(), e);
+        }
+        for (PeerInfo p : request.sources()) {
+            peers.add(new InetSocketAddress(p.host(), p.port()));
+        }
+        String hex = HexFormat.of().formatHex(infoHash);
+        Torrent existing = torrents.get(hex);
+        if (existing != null && !existing.state().isFinal()) {
+            existing.addPeers(peers, "given");
+            existing.resume();
+            downloads.put(hex, true);
+            return Optional.of(existing);
+        }
+        Path out = request.outputDirectory() != null ? request.outputDirectory() : downloadDir;
+        if (existing != null && existing.state() == io.chiral.api.TransferState.COMPLETED) {
+            if (existing.seedFile() != null || existing.saveDir().equals(out)) {
+                downloads.put(hex, true);
+                return Optional.of(existing); // already here (shared from the store, or downloaded to the same place)
+            }
+            existing.stop(); // downloaded elsewhere before: this download into another directory replaces it
+            torrents.remove(hex);
+        }
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot create " + out + ": " + e.getMessage(), e);
+        }
+        Torrent t = new Torrent(this, infoHash, name, meta, trackers, out, null);
+        if (meta != null) {
+            try {
+                writeAtomically(stateDir.resolve(hex + ".torrent"), torrentBytes);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot keep the torrent in " + stateDir, e);
+            }
+            int found = t.loadPieces(allPieces(meta), false);
+            if (found > 0) {
+                LOG.info("torrent " + meta.name() + ": " + found + " of " + meta.pieceCount() + " pieces already on disk");
+            }
+        } else {
+            try {
+                writeAtomically(stateDir.resolve(hex + ".magnet"), ident.getBytes(StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot keep the magnet link in " + stateDir, e);
+            }
+        }
+        torrents.put(hex, t);
+        downloads.put(hex, true);
+        save(t);
+        t.start(peers, false);
+        if (t.state() == io.chiral.api.TransferState.COMPLETED) {
+            group().next().execute(() -> completed(t));
+        }
+        return Optional.of(t);
+    }
+
+    private static BitSet allPieces(Metainfo m) {
+        BitSet b = new BitSet();
+        b.set(0, m.pieceCount());
+        return b;
+    }
+
+    private static InetSocketAddress address(String hostPort) throws TorrentException {
+        try {
+            PeerInfo p = PeerInfo.parse(hostPort, NAME);
+            return new InetSocketAddress(p.host(), p.port());
+        } catch (IllegalArgumentException e) {
+            throw new TorrentException("bad peer in magnet link: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public Map<String, String> share(FileMetadata metadata, Map<String, List<String>> options) {
+        List<String> trackers = options.getOrDefault("tracker", List.of());
+        for (String t : trackers) {
+            if (!t.matches("(?i)(http|udp)://[^\\s/]+.*")) {
+                throw new IllegalArgumentException("not a tracker URL (http://HOST:PORT/announce or udp://HOST:PORT): " + t);
+            }
+        }
+        Path file = store.contentPath(metadata.id()).orElseThrow(
+                () -> new IllegalArgumentException("not in the store: " + metadata.id().hex()));
+        byte[] torrentBytes;
+        Metainfo meta;
+        try {
+            torrentBytes = Metainfo.create(file, Metainfo.defaultPieceLength(metadata.size()), trackers, List.of(), CLIENT);
+            meta = Metainfo.parse(torrentBytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        } catch (TorrentException e) {
+            throw new IllegalStateException("created an unreadable torrent: " + e.getMessage(), e);
+        }
+        String hex = meta.infoHashHex();
+        Path torrentFile = file.resolveSibling(file.getFileName() + ".torrent");
+        try {
+            writeAtomically(torrentFile, torrentBytes);
+        } catch (IOException e) {
+            torrentFile = stateDir.resolve(file.getFileName() + ".torrent");
+            try {
+                writeAtomically(torrentFile, torrentBytes);
+            } catch (IOException e2) {
+                throw new UncheckedIOException("cannot write the .torrent next to " + file + " or in " + stateDir, e2);
+            }
+        }
+        try {
+            writeAtomically(stateDir.resolve(hex + ".torrent"), torrentBytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot keep the torrent in " + stateDir, e);
+        }
+        Torrent old = torrents.get(hex);
+        if (old == null || old.state().isFinal() && old.state() != io.chiral.api.TransferState.COMPLETED) {
+            Torrent t = new Torrent(this, meta.infoHash(), meta.name(), meta, trackers, file.getParent(), file);
+            t.loadPieces(allPieces(meta), true);
+            t.fileId(metadata.id());
+            torrents.put(hex, t);
+            save(t);
+            t.start(List.of(), false);
+            old = t;
+        }
+        publish(old);
+        Map<String, String> out = new LinkedHashMap<>();
+        out.put("infoHash", hex);
+        out.put("torrent", torrentFile.toString());
+        List<String> pe = bind.isAnyLocalAddress() ? List.of() : List.of(bind.getHostAddress() + ":" + port);
+        out.put("magnet", new Magnet(meta.infoHash(), meta.name(), trackers, pe, List.of()).toUri());
+        return out;
+    }
+
+    @Override
+    public void seed(FileMetadata metadata) {
+        // plain "add" shares over Chiral's own protocols; a torrent is made only when asked (share)
+    }
+
+    @Override
+    public void stopSeeding(FileId id) {
+        for (Torrent t : new ArrayList<>(torrents.values())) {
+            if (id.equals(t.fileId()) && t.seedFile() != null) {
+                t.stop();
+                torrents.remove(t.hex());
+                delete(t.hex());
+            }
+        }
+    }
+
+    @Override
+    public List<PeerInfo> peers(FileId id) {
+        List<PeerInfo> out = new ArrayList<>();
+        for (Torrent t : torrents.values()) {
+            if (id.equals(t.fileId())) {
+                t.peerStatus().forEach(s -> out.add(s.peer()));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public List<PeerStatus> peerStatus(String id) {
+        String key = id.strip().toLowerCase(java.util.Locale.ROOT);
+        List<PeerStatus> out = new ArrayList<>();
+        for (Torrent t : torrents.values()) {
+            if (t.hex().equals(key) || (t.fileId() != null && t.fileId().hex().equals(key))) {
+                out.addAll(t.peerStatus());
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public List<TransferHandle> transfers() {
+        List<TransferHandle> out = new ArrayList<>();
+        for (Torrent t : torrents.values()) {
+            if (downloads.containsKey(t.hex())) {
+                out.add(t);
+            }
+        }
+        return out;
+    }
+
+    // ---- persistence ----
+
+    private void save(Torrent t) {
+        if (t.state() == io.chiral.api.TransferState.CANCELLED) {
+            torrents.remove(t.hex());
+            delete(t.hex());
+            return;
+        }
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("save", t.saveDir().toString());
+        if (t.seedFile() != null) {
+            d.put("file", t.seedFile().toString());
+        }
+        Metainfo m = t.meta();
+        if (m != null) {
+            d.put("have", Torrent.bitfieldBytes(t.have(), m.pieceCount()));
+        }
+        if (t.fileId() != null) {
+            d.put("cid", t.fileId().hex());
+        }
+        d.put("download", downloads.containsKey(t.hex()) ? 1 : 0);
+        d.put("paused", t.isPaused() ? 1 : 0);
+        d.put("trackers", t.trackers());
+        try {
+            if (m != null && !Files.exists(stateDir.resolve(t.hex() + ".torrent"))) {
+                writeAtomically(stateDir.resolve(t.hex() + ".torrent"), torrentOf(m));
+                Files.deleteIfExists(stateDir.resolve(t.hex() + ".magnet"));
+            }
+            writeAtomically(stateDir.resolve(t.hex() + ".resume"), Bencode.encode(d));
+        } catch (IOException e) {
+            LOG.warning("cannot save the state of torrent " + t.name() + ": " + e);
+        }
+    }
+
+    private static byte[] torrentOf(Metainfo m) {
+        byte[] info = m.infoBytes();
+        byte[] out = new byte[info.length + 8];
+        System.arraycopy("d4:info".getBytes(StandardCharsets.US_ASCII), 0, out, 0, 7);
+        System.arraycopy(info, 0, out, 7, info.length);
+        out[out.length - 1] = 'e';
+        return out;
+    }
+
+    private void delete(String hex) {
+        for (String ext : new String[] {".torrent", ".magnet", ".resume"}) {
+            try {
+                Files.deleteIfExists(stateDir.resolve(hex + ext));
+            } catch (IOException e) {
+                LOG.warning("cannot delete " + hex + ext + ": " + e);
+            }
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private void loadTorrents() {
+        List<Path> resumes;
+        try (var s = Files.list(stateDir)) {
+            resumes = s.filter(p -> p.getFileName().toString().matches("[0-9a-f]{40}\\.resume")).sorted().toList();
+        } catch (IOException e) {
+            LOG.warning("cannot list " + stateDir + ": " + e);
+            return;
+        }
+        for (Path r : resumes) {
+            String hex = r.getFileName().toString().substring(0, 40);
+            try {
+                SortedMap<Bytes, Object> d = (SortedMap<Bytes, Object>) Bencode.decode(Files.readAllBytes(r),
+                        Bencode.Limits.FILE);
+                Path save = Path.of(((Bytes) d.get(Bytes.of("save"))).utf8());
+                Path file = d.get(Bytes.of("file")) instanceof Bytes f ? Path.of(f.utf8()) : null;
+                boolean download = Long.valueOf(1).equals(d.get(Bytes.of("download")));
+                boolean paused = Long.valueOf(1).equals(d.get(Bytes.of("paused")));
+                List<String> trackers = new ArrayList<>();
+                if (d.get(Bytes.of("trackers")) instanceof List<?> l) {
+                    for (Object o : l) {
+                        if (o instanceof Bytes b) {
+                            trackers.add(b.utf8());
+                        }
+                    }
+                }
+                Path tf = stateDir.resolve(hex + ".torrent");
+                Metainfo meta = Files.isRegularFile(tf) ? Metainfo.parse(Files.readAllBytes(tf)) : null;
+                String name = null;
+                if (meta == null) {
+                    Path mf = stateDir.resolve(hex + ".magnet");
+                    if (!Files.isRegularFile(mf)) {
+                        continue;
+                    }
+                    name = Magnet.parse(Files.readString(mf)).name();
+                }
+                FileId cid = d.get(Bytes.of("cid")) instanceof Bytes c && FileId.isCid(c.utf8()) ? FileId.parse(c.utf8()) : null;
+                if (file != null) {
+                    // a shared stored file: only while the store still serves it unchanged
+                    if (cid == null || store.contentPath(cid).filter(file::equals).isEmpty()) {
+                        LOG.info("no longer sharing " + file + " over BitTorrent: it left the store or changed");
+                        delete(hex);
+                        continue;
+                    }
+                }
+                Torrent t = new Torrent(this, HexFormat.of().parseHex(hex), name, meta, trackers, save, file);
+                if (meta != null && d.get(Bytes.of("have")) instanceof Bytes have) {
+                    BitSet claimed = fromBitfield(have.toByteArray(), meta.pieceCount());
+                    t.loadPieces(claimed, file != null);
+                }
+                if (cid != null) {
+                    t.fileId(cid);
+                }
+                torrents.put(hex, t);
+                if (download) {
+                    downloads.put(hex, true);
+                }
+                t.start(List.of(), paused);
+                LOG.info("torrent " + t.name() + " loaded (" + t.state().name().toLowerCase(java.util.Locale.ROOT) + ")");
+            } catch (IOException | BencodeException | TorrentException | RuntimeException e) {
+                LOG.warning("cannot load torrent " + hex + " from " + stateDir + ": " + e);
+            }
+        }
+    }
+
+    private static BitSet fromBitfield(byte[] bits, int pieces) {
+        BitSet b = new BitSet();
+        for (int i = 0; i < pieces && (i >>> 3) < bits.length; i++) {
+            if ((bits[i >>> 3] & (0x80 >>> (i & 7))) != 0) {
+                b.set(i);
+            }
+        }
+        return b;
+    }
+
+    private static void writeAtomically(Path file, byte[] data) throws IOException {
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.write(tmp, data);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+}

@@ -1,0 +1,240 @@
+package io.chiral.protocol.bittorrent.internal;
+
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.BitSet;
+import java.util.LinkedHashSet;
+import java.util.Set;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.timeout.IdleState;
+import io.netty.handler.timeout.IdleStateEvent;
+
+/**
+ * One peer-wire connection. Decoding and bounds are the {@link PeerWireCodec}'s; this handler keeps the
+ * connection's state (choke and interest both ways, the peer's pieces, our requests in flight, its requests
+ * waiting for socket buffer space, rates) and hands every decision to its {@link Torrent}, under the torrent's
+ * lock. An inbound connection has no torrent until the remote handshake names one.
+ */
+final class Peer extends ChannelInboundHandlerAdapter {
+    private static final Logger LOG = Logger.getLogger(Peer.class.getName());
+    /** Requests of a peer we queue while our socket buffer is full; more is a protocol abuse. */
+    static final int MAX_QUEUED_REQUESTS = 500;
+
+    final Session session;
+    final boolean incoming;
+    final PeerWireCodec codec;
+    Channel channel;
+    Torrent torrent;
+    InetSocketAddress remote;
+
+    // handshake
+    byte[] peerId;
+    String client;
+    boolean fast;
+    boolean extensions;
+    boolean handshaken;
+    Extension.Handshake extHandshake;
+    int remoteMetadataId;
+    int remotePexId;
+    int remoteChiralId;
+    Extension.ChiralHello chiral;
+    int listenPort;
+
+    // state
+    final BitSet has = new BitSet();
+    boolean seed;
+    boolean gotPieces;
+    boolean amChoking = true;
+    boolean amInterested;
+    boolean peerChoking = true;
+    boolean peerInterested;
+    final Set<Picker.Block> outstanding = new LinkedHashSet<>();
+    final ArrayDeque<PeerWire.Request> uploadQueue = new ArrayDeque<>();
+    final Set<Integer> allowedFast = new java.util.HashSet<>();
+    int maxRequests = 16;
+
+    // statistics
+    long downloaded;
+    long uploaded;
+    long downloadRate;
+    long uploadRate;
+    private long lastDownloaded;
+    private long lastUploaded;
+    long lastBlockNanos = System.nanoTime();
+    long connectedNanos = System.nanoTime();
+    int badPieces;
+    int metadataRequestsServed;
+    java.util.Set<InetSocketAddress> pexSent = new java.util.HashSet<>();
+
+    Peer(Session session, Torrent torrent, InetSocketAddress remote, PeerWireCodec codec) {
+        this.session = session;
+        this.torrent = torrent;
+        this.incoming = torrent == null;
+        this.remote = remote;
+        this.codec = codec;
+        this.listenPort = incoming || remote == null ? 0 : remote.getPort();
+    }
+
+    /** The address others can connect to: the remote address with the peer's advertised listen port. */
+    InetSocketAddress listenAddress() {
+        if (remote == null || listenPort == 0) {
+            return null;
+        }
+        return new InetSocketAddress(remote.getAddress(), listenPort);
+    }
+
+    String label() {
+        return remote == null ? "?" : remote.getAddress().getHostAddress() + ":" + remote.getPort();
+    }
+
+    /** Display name: the BEP 10 {@code v}, else decoded from an Azureus-style peer id. */
+    String clientName() {
+        if (client != null) {
+            return client;
+        }
+        if (peerId != null && peerId[0] == '-' && peerId[7] == '-') {
+            return new String(peerId, 1, 6, StandardCharsets.ISO_8859_1);
+        }
+        return null;
+    }
+
+    /** Called once a second by the torrent (under its lock). */
+    void tick() {
+        downloadRate = (downloadRate + (downloaded - lastDownloaded)) / 2;
+        uploadRate = (uploadRate + (uploaded - lastUploaded)) / 2;
+        lastDownloaded = downloaded;
+        lastUploaded = uploaded;
+        // about two seconds of data in flight, between 16 and what the peer accepts
+        int want = (int) Math.min(Math.max(16, 2 * downloadRate / PeerWire.BLOCK), 1000);
+        int reqq = extHandshake != null && extHandshake.reqq() > 0 ? extHandshake.reqq() : 250;
+        maxRequests = Math.min(want, reqq);
+    }
+
+    void send(Object msg) {
+        channel.write(msg, channel.voidPromise());
+    }
+
+    void flush() {
+        channel.flush();
+    }
+
+    void close(String why) {
+        if (channel != null && channel.isOpen()) {
+            LOG.log(Level.FINE, () -> "closing " + label() + ": " + why);
+            channel.close();
+        }
+    }
+
+    // ---- Netty ----
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) throws Exception {
+        channel = ctx.channel();
+        if (remote == null && ctx.channel().remoteAddress() instanceof InetSocketAddress a) {
+            remote = a;
+        }
+        if (!incoming) {
+            ctx.writeAndFlush(torrent.localHandshake());
+        }
+        super.channelActive(ctx);
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        try {
+            if (msg instanceof PeerWire.Handshake h) {
+                onHandshake(h);
+            } else if (msg instanceof PeerWire.Message m && torrent != null) {
+                torrent.onMessage(this, m);
+            }
+        } catch (TorrentException e) {
+            protocolError(e.getMessage());
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "peer " + label() + ": " + e, e);
+            close("internal error: " + e);
+        }
+    }
+
+    private void onHandshake(PeerWire.Handshake h) throws TorrentException {
+        if (incoming) {
+            Torrent t = session.torrent(h.infoHash());
+            if (t == null) {
+                close("unknown info-hash");
+                return;
+            }
+            torrent = t;
+            codec.accept(t.localHandshake(), t.limits());
+            channel.writeAndFlush(t.localHandshake());
+        } else if (!java.util.Arrays.equals(h.infoHash(), torrent.infoHash())) {
+            throw new TorrentException("peer answered with another info-hash");
+        }
+        peerId = h.peerId();
+        fast = h.fast() && torrent.localHandshake().fast();
+        extensions = h.extensionProtocol() && torrent.localHandshake().extensionProtocol();
+        handshaken = true;
+        torrent.onHandshake(this);
+    }
+
+    /** A peer breaking the protocol: dropped and banned from the torrent. */
+    void protocolError(String why) {
+        if (torrent != null) {
+            torrent.ban(this, why);
+        }
+        close(why);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof DecoderException d && d.getCause() instanceof TorrentException te) {
+            protocolError(te.getMessage());
+        } else {
+            close(String.valueOf(cause));
+        }
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+        if (evt instanceof IdleStateEvent e) {
+            if (e.state() == IdleState.WRITER_IDLE && handshaken) {
+                ctx.writeAndFlush(new PeerWire.KeepAlive(), ctx.voidPromise());
+            } else if (e.state() == IdleState.READER_IDLE) {
+                close(handshaken ? "silent for too long" : "no handshake");
+            }
+        }
+        super.userEventTriggered(ctx, evt);
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
+        if (ctx.channel().isWritable() && torrent != null) {
+            torrent.serveQueued(this);
+        }
+        super.channelWritabilityChanged(ctx);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        if (torrent != null) {
+            torrent.onClose(this);
+        }
+        super.channelInactive(ctx);
+    }
+
+    /** Writes a piece message from a buffer read off disk, without copying it into a byte array. */
+    void sendPiece(int index, int begin, ByteBuf data) {
+        int n = data.readableBytes();
+        ByteBuf header = channel.alloc().buffer(13);
+        header.writeInt(9 + n).writeByte(PeerWire.PIECE).writeInt(index).writeInt(begin);
+        channel.write(header, channel.voidPromise());
+        channel.write(data, channel.voidPromise());
+        uploaded += n;
+    }
+}

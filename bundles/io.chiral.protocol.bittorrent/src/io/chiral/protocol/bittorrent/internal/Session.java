@@ -1,0 +1,50 @@
+package io.chiral.protocol.bittorrent.internal;
+
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Random;
+
+import io.netty.channel.EventLoopGroup;
+
+/** What a {@link Torrent} needs from the protocol component that runs it. */
+interface Session {
+    /** Our 20-byte peer id. */
+    byte[] peerId();
+
+    /** The port we accept peers on (0 when not listening). */
+    int listenPort();
+
+    EventLoopGroup group();
+
+    /** Our BEP 10 client name. */
+    String clientName();
+
+    /** Our {@code chiral} extension message, or null when this node has no key to identify by. */
+    Extension.ChiralHello chiralHello();
+
+    Random random();
+
+    /** The running torrent with this info-hash, for an inbound handshake; null when none. */
+    Torrent torrent(byte[] infoHash);
+
+    /** Opens a connection to {@code address} for {@code torrent}. */
+    void connect(Torrent torrent, InetSocketAddress address);
+
+    /** Announces to the torrent's trackers; the peers found go to {@link Torrent#addPeers}. */
+    void announce(Torrent torrent, Trackers.Event event, List<String> trackers);
+
+    /** Looks the torrent up in the mainline DHT (and announces us there), when a DHT is available. */
+    void dhtLookup(Torrent torrent);
+
+    /** The torrent's state changed in a way worth saving (pieces verified, metadata, pause). */
+    void changed(Torrent torrent);
+
+    /** The torrent finished downloading (every piece verified). */
+    void completed(Torrent torrent);
+
+    /** Most connections per torrent. */
+    int maxPeersPerTorrent();
+
+    /** Regular unchoke slots per torrent (one optimistic slot comes on top). */
+    int uploadSlots();
+}

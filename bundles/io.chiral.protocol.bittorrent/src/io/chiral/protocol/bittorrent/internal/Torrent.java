@@ -1,0 +1,1303 @@
+package io.chiral.protocol.bittorrent.internal;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import io.chiral.api.FileId;
+import io.chiral.api.PeerInfo;
+import io.chiral.api.PeerStatus;
+import io.chiral.api.TransferHandle;
+import io.chiral.api.TransferProgress;
+import io.chiral.api.TransferState;
+import io.netty.buffer.ByteBuf;
+
+/**
+ * One torrent: downloading (after fetching its metadata over {@code ut_metadata} when it came from a magnet link)
+ * and seeding. It keeps its peers, picks blocks rarest-first with end-game ({@link Picker}), verifies every piece's
+ * SHA-1 before writing it, bans peers that send bad data (a piece from one peer alone, or, when several peers
+ * contributed, the one whose block differs from the good copy once the piece passes: smart-ban), chokes by rate
+ * every 10 s with one optimistic unchoke rotated every 30 s, and gives {@code chiral} peers the fast lane: they are
+ * always unchoked, filled first and trusted with deeper pipelines.
+ *
+ * <p>All state is guarded by this object's lock; peers call in from their event loops and a one-second tick runs
+ * the periodic work.
+ */
+final class Torrent implements TransferHandle {
+    private static final Logger LOG = Logger.getLogger(Torrent.class.getName());
+    static final int EXT_METADATA = 1;
+    static final int EXT_PEX = 2;
+    static final int EXT_CHIRAL = 3;
+    static final int MAX_CANDIDATES = 2000;
+    static final int REQUEST_TIMEOUT_SECONDS = 20;
+    static final long MAX_IN_FLIGHT_PIECE_BYTES = 256L << 20;
+
+    final Session session;
+    private final byte[] infoHash;
+    private final String hex;
+    private final String displayName;
+    private final List<String> trackers;
+    private final Path saveDir;
+    private final Path seedFile;
+    private volatile Metainfo meta;
+    private Picker picker;
+    private Storage storage;
+    private volatile TransferState state;
+    private volatile String error;
+    private volatile FileId cid;
+    private boolean paused;
+    private final long startNanos = System.nanoTime();
+    private volatile long doneNanos;
+    private final CompletableFuture<Path> completion = new CompletableFuture<>();
+    private final MessageDigest sha1;
+
+    private final Set<Peer> peers = new LinkedHashSet<>();
+    private final Set<InetSocketAddress> connecting = new HashSet<>();
+    private final Map<InetSocketAddress, Candidate> candidates = new LinkedHashMap<>();
+    private final Set<String> banned = new HashSet<>();
+    private final List<String> bannedLabels = new ArrayList<>();
+    private final Map<String, String> dropped = new LinkedHashMap<>();
+    private final Map<String, Long> bytesPerSource = new LinkedHashMap<>();
+    private final Map<Integer, Map<Integer, String[]>> failedBlocks = new HashMap<>();
+    private long resumedBytes;
+    private long fetchedBytes;
+    private int failedPieces;
+    private long uploadedTotal;
+
+    // metadata (magnet)
+    private long metadataSize = -1;
+    private byte[] metadata;
+    private BitSet metadataHave;
+    private final Map<Integer, Long> metadataAsked = new HashMap<>();
+
+    private ScheduledFuture<?> ticker;
+    private long ticks;
+    private Peer optimistic;
+    private long nextAnnounceTick;
+    private long nextDhtTick;
+    private boolean dirty;
+    private boolean stopped;
+
+    private record Candidate(InetSocketAddress address, String source, int failures, long notBeforeTick) {
+    }
+
+    /**
+     * A torrent to run; {@code meta} is null for a magnet link until its metadata arrives. {@code seedFile}, when
+     * given, is the complete stored file a single-file torrent serves (nothing is written then).
+     */
+    Torrent(Session session, byte[] infoHash, String displayName, Metainfo meta, List<String> trackers, Path saveDir,
+            Path seedFile) {
+        this.session = session;
+        this.infoHash = infoHash.clone();
+        this.hex = HexFormat.of().formatHex(infoHash);
+        this.displayName = displayName;
+        this.trackers = List.copyOf(trackers);
+        this.saveDir = saveDir;
+        this.seedFile = seedFile;
+        try {
+            this.sha1 = MessageDigest.getInstance("SHA-1");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        this.state = TransferState.RESOLVING;
+        if (meta != null) {
+            init(meta);
+        }
+    }
+
+    // ---- identity ----
+
+    byte[] infoHash() {
+        return infoHash.clone();
+    }
+
+    String hex() {
+        return hex;
+    }
+
+    Metainfo meta() {
+        return meta;
+    }
+
+    List<String> trackers() {
+        List<String> all = new ArrayList<>(trackers);
+        Metainfo m = meta;
+        if (m != null) {
+            for (List<String> tier : m.trackers()) {
+                for (String t : tier) {
+                    if (!all.contains(t)) {
+                        all.add(t);
+                    }
+                }
+            }
+        }
+        return all;
+    }
+
+    Path saveDir() {
+        return saveDir;
+    }
+
+    Path seedFile() {
+        return seedFile;
+    }
+
+    PeerWire.Handshake localHandshake() {
+        return PeerWire.Handshake.of(infoHash, session.peerId(), true, true, false);
+    }
+
+    PeerWire.Limits limits() {
+        Metainfo m = meta;
+        return m == null ? PeerWire.Limits.DEFAULT : PeerWire.Limits.DEFAULT.withPieceCount(m.pieceCount());
+    }
+
+    synchronized BitSet have() {
+        return picker == null ? new BitSet() : picker.have();
+    }
+
+    synchronized boolean isPaused() {
+        return paused;
+    }
+
+    synchronized boolean complete() {
+        return picker != null && picker.complete();
+    }
+
+    /** The file or directory the torrent's data is in, once its metadata is known. */
+    synchronized Path top() {
+        return storage == null ? null : storage.top();
+    }
+
+    // ---- life cycle ----
+
+    private void init(Metainfo m) {
+        meta = m;
+        int maxPartial = (int) Math.max(4, Math.min(1024, MAX_IN_FLIGHT_PIECE_BYTES / m.pieceLength()));
+        picker = new Picker(m, session.random(), maxPartial);
+        storage = seedFile != null ? Storage.ofFile(m, seedFile) : new Storage(m, saveDir, true);
+    }
+
+    /**
+     * Marks pieces found on disk: {@code trusted} ones without reading them (a stored file we created the torrent
+     * from), otherwise each is read back and hashed; only matching pieces count.
+     */
+    synchronized int loadPieces(BitSet claimed, boolean trusted) {
+        if (picker == null) {
+            return 0;
+        }
+        int n = 0;
+        for (int i = claimed.nextSetBit(0); i >= 0 && i < picker.pieceCount(); i = claimed.nextSetBit(i + 1)) {
+            if (trusted || storage.verify(i, sha1)) {
+                picker.haveFromDisk(i);
+                resumedBytes += meta.pieceSize(i);
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Starts the tick, the tracker announce, the DHT lookup and the connections to {@code peers}. */
+    synchronized void start(List<InetSocketAddress> initialPeers, boolean startPaused) {
+        paused = startPaused;
+        if (picker != null && picker.complete()) {
+            state = TransferState.COMPLETED;
+            doneNanos = System.nanoTime();
+            completion.complete(storage.top());
+        } else {
+            state = paused ? TransferState.PAUSED : meta == null ? TransferState.RESOLVING : TransferState.DOWNLOADING;
+        }
+        addPeers(initialPeers, "given");
+        ticker = session.group().next().scheduleAtFixedRate(this::tickSafely, 200, 1000, TimeUnit.MILLISECONDS);
+    }
+
+    /** Stops everything (node shutdown or bundle stop); the torrent can be loaded again later. */
+    void stop() {
+        List<Peer> all;
+        synchronized (this) {
+            if (stopped) {
+                return;
+            }
+            stopped = true;
+            if (ticker != null) {
+                ticker.cancel(false);
+            }
+            all = new ArrayList<>(peers);
+        }
+        if (!trackers().isEmpty() && meta != null && !paused) {
+            session.announce(this, Trackers.Event.STOPPED, trackers());
+        }
+        for (Peer p : all) {
+            p.close("torrent stopped");
+        }
+        synchronized (this) {
+            if (storage != null) {
+                storage.close();
+            }
+            if (!completion.isDone()) {
+                completion.completeExceptionally(new IllegalStateException("the BitTorrent transport stopped"));
+            }
+        }
+    }
+
+    // ---- TransferHandle ----
+
+    @Override
+    public FileId fileId() {
+        return cid;
+    }
+
+    void fileId(FileId id) {
+        cid = id;
+    }
+
+    @Override
+    public String id() {
+        return hex;
+    }
+
+    @Override
+    public synchronized TransferProgress progress() {
+        Metainfo m = meta;
+        long total = m == null ? 0 : m.totalLength();
+        long verified = 0;
+        int have = 0;
+        if (picker != null) {
+            have = picker.haveCount();
+            verified = (long) have * m.pieceLength();
+            if (picker.has(m.pieceCount() - 1)) {
+                verified -= m.pieceLength() - m.pieceSize(m.pieceCount() - 1);
+            }
+        }
+        double elapsed = ((doneNanos != 0 ? doneNanos : System.nanoTime()) - startNanos) / 1e9;
+        Path out = storage == null ? null : storage.top();
+        return new TransferProgress(state, name(), total, verified, resumedBytes, fetchedBytes,
+                m == null ? 0 : m.pieceCount(), have, failedPieces, Map.copyOf(bytesPerSource),
+                List.copyOf(bannedLabels), Map.copyOf(dropped), elapsed, out == null ? null : out.toString(), error);
+    }
+
+    String name() {
+        Metainfo m = meta;
+        return m != null ? m.name() : displayName != null ? displayName : hex;
+    }
+
+    @Override
+    public synchronized void pause() {
+        if (state.isFinal() || paused) {
+            return;
+        }
+        paused = true;
+        state = TransferState.PAUSED;
+        for (Peer p : new ArrayList<>(peers)) {
+            p.close("paused");
+        }
+        dirty = true;
+    }
+
+    @Override
+    public synchronized void resume() {
+        if (!paused) {
+            return;
+        }
+        paused = false;
+        state = meta == null ? TransferState.RESOLVING : complete() ? TransferState.COMPLETED : TransferState.DOWNLOADING;
+        nextAnnounceTick = ticks;
+        nextDhtTick = ticks;
+        candidates.replaceAll((a, c) -> new Candidate(a, c.source(), 0, 0));
+        dirty = true;
+    }
+
+    @Override
+    public void cancel() {
+        synchronized (this) {
+            if (state.isFinal()) {
+                return;
+            }
+            state = TransferState.CANCELLED;
+            error = "cancelled";
+        }
+        stop();
+        session.changed(this);
+    }
+
+    @Override
+    public CompletionStage<Path> completion() {
+        return completion;
+    }
+
+    synchronized List<PeerStatus> peerStatus() {
+        List<PeerStatus> out = new ArrayList<>();
+        int count = meta == null ? 0 : meta.pieceCount();
+        for (Peer p : peers) {
+            if (!p.handshaken) {
+                continue;
+            }
+            Set<String> flags = new TreeSet<>();
+            if (p.chiral != null) {
+                flags.add("chiral");
+            }
+            if (p.seed || (count > 0 && p.has.cardinality() >= count)) {
+                flags.add("seed");
+            }
+            if (p.incoming) {
+                flags.add("incoming");
+            }
+            if (p.peerChoking) {
+                flags.add("choked");
+            }
+            if (p.amChoking) {
+                flags.add("choking");
+            }
+            if (p.peerInterested) {
+                flags.add("interested");
+            }
+            if (p == optimistic) {
+                flags.add("optimistic");
+            }
+            double progress = p.seed ? 1.0 : count == 0 ? 0 : Math.min(1.0, p.has.cardinality() / (double) count);
+            out.add(new PeerStatus(new PeerInfo("bittorrent", p.label(), p.chiral == null ? null : p.chiral.chiralPeerId(),
+                    p.clientName()), flags, p.downloadRate, p.uploadRate, p.downloaded, p.uploaded, progress));
+        }
+        return out;
+    }
+
+    // ---- peers ----
+
+    /** Adds peer addresses learned from {@code source} (tracker, DHT, PEX, a magnet's {@code x.pe}, the user). */
+    synchronized void addPeers(List<InetSocketAddress> found, String source) {
+        for (InetSocketAddress a : found) {
+            if (candidates.size() >= MAX_CANDIDATES) {
+                break;
+            }
+            if (a.getPort() == 0 || a.isUnresolved() || isSelf(a) || banned.contains(addressKey(a))) {
+                continue;
+            }
+            candidates.putIfAbsent(a, new Candidate(a, source, 0, 0));
+        }
+    }
+
+    private boolean isSelf(InetSocketAddress a) {
+        return a.getPort() == session.listenPort()
+                && (a.getAddress().isLoopbackAddress() || a.getAddress().isAnyLocalAddress());
+    }
+
+    private static String addressKey(InetSocketAddress a) {
+        // many peers share 127.0.0.1 in tests and on one machine: ban the endpoint there, the host elsewhere
+        return a.getAddress().isLoopbackAddress() ? a.getAddress().getHostAddress() + ":" + a.getPort()
+                : a.getAddress().getHostAddress();
+    }
+
+    synchronized void connectFailed(InetSocketAddress a, String why) {
+        connecting.remove(a);
+        Candidate c = candidates.get(a);
+        if (c != null) {
+            if (c.failures() >= 4) {
+                candidates.remove(a);
+                dropped.put("bittorrent://" + a.getAddress().getHostAddress() + ":" + a.getPort(), why);
+            } else {
+                candidates.put(a, new Candidate(a, c.source(), c.failures() + 1, ticks + (10L << c.failures())));
+            }
+        }
+    }
+
+    synchronized void onHandshake(Peer p) {
+        if (p.remote != null) {
+            connecting.remove(p.remote);
+        }
+        String idKey = "id:" + HexFormat.of().formatHex(p.peerId);
+        if (stopped || state == TransferState.CANCELLED || (paused && !p.incoming)) {
+            p.close("not running");
+            return;
+        }
+        if (paused) {
+            p.close("paused");
+            return;
+        }
+        if (Arrays.equals(p.peerId, session.peerId())) {
+            p.close("connected to ourselves");
+            return;
+        }
+        if (banned.contains(idKey) || (p.remote != null && banned.contains(addressKey(p.remote)))) {
+            p.close("banned");
+            return;
+        }
+        for (Peer q : peers) {
+            if (Arrays.equals(q.peerId, p.peerId)) {
+                p.close("already connected to this peer");
+                return;
+            }
+        }
+        if (peers.size() >= session.maxPeersPerTorrent()) {
+            p.close("too many peers");
+            return;
+        }
+        peers.add(p);
+        if (!p.incoming && p.remote != null) {
+            Candidate c = candidates.get(p.remote);
+            if (c != null) {
+                candidates.put(p.remote, new Candidate(p.remote, c.source(), 0, 0));
+            }
+        }
+        // our pieces first (BEP 3: the bitfield is the first message), then the extended handshake
+        if (picker != null && picker.haveCount() > 0) {
+            if (p.fast && picker.complete()) {
+                p.send(new PeerWire.HaveAll());
+            } else {
+                p.send(new PeerWire.Bitfield(bitfieldBytes(picker.have(), picker.pieceCount())));
+            }
+        } else if (p.fast) {
+            p.send(new PeerWire.HaveNone());
+        }
+        if (p.extensions) {
+            Map<String, Integer> m = new LinkedHashMap<>();
+            m.put(Extension.UT_METADATA, EXT_METADATA);
+            m.put(Extension.UT_PEX, EXT_PEX);
+            if (session.chiralHello() != null) {
+                m.put(Extension.CHIRAL, EXT_CHIRAL);
+            }
+            long size = meta == null ? -1 : meta.infoBytes().length;
+            p.send(new PeerWire.Extended(0, Extension.encodeHandshake(new Extension.Handshake(m, session.clientName(),
+                    session.listenPort(), Peer.MAX_QUEUED_REQUESTS, size))));
+        }
+        p.flush();
+    }
+
+    static byte[] bitfieldBytes(BitSet have, int pieces) {
+        byte[] b = new byte[PeerWire.bitfieldLength(pieces)];
+        for (int i = have.nextSetBit(0); i >= 0 && i < pieces; i = have.nextSetBit(i + 1)) {
+            b[i >>> 3] |= (byte) (0x80 >>> (i & 7));
+        }
+        return b;
+    }
+
+    synchronized void onClose(Peer p) {
+        if (p.remote != null) {
+            connecting.remove(p.remote);
+        }
+        if (!peers.remove(p)) {
+            return;
+        }
+        for (Picker.Block b : p.outstanding) {
+            if (picker != null) {
+                picker.abandon(b);
+            }
+        }
+        p.outstanding.clear();
+        if (picker != null && p.gotPieces) {
+            picker.removePeer(p.has, p.seed);
+        }
+        
+        if (p == optimistic) {
+            optimistic = null;
+        }
+    }
+
+    /** Drops and bans a peer that broke the protocol or sent bad data. */
+    synchronized void ban(Peer p, String why) {
+        if (p.peerId != null) {
+            banned.add("id:" + HexFormat.of().formatHex(p.peerId));
+        }
+        if (p.remote != null) {
+            banned.add(addressKey(p.remote));
+            InetSocketAddress l = p.listenAddress();
+            if (l != null) {
+                banned.add(addressKey(l));
+                candidates.remove(l);
+            }
+        }
+        String label = "bittorrent://" + p.label();
+        if (!bannedLabels.contains(label)) {
+            bannedLabels.add(label);
+            LOG.warning("torrent " + name() + ": banned " + label + " (" + p.clientName() + "): " + why);
+        }
+        dropped.put(label, "banned: " + why);
+        p.close("banned: " + why);
+    }
+
+    // ---- messages ----
+
+    synchronized void onMessage(Peer p, PeerWire.Message m) throws TorrentException {
+        if (!peers.contains(p)) {
+            return;
+        }
+        switch (m) {
+            case PeerWire.KeepAlive k -> {
+            }
+            case PeerWire.Bitfield bf -> onPieces(p, bf, false);
+            case PeerWire.HaveAll h -> onPieces(p, null, true);
+            case PeerWire.HaveNone h -> onPieces(p, null, false);
+            case PeerWire.Have h -> onHave(p, h.index());
+            case PeerWire.Choke c -> {
+                p.peerChoking = true;
+                if (!p.fast) {
+                    abandonAll(p);
+                }
+            }
+            case PeerWire.Unchoke u -> {
+                p.peerChoking = false;
+                fill(p);
+            }
+            case PeerWire.Interested i -> {
+                p.peerInterested = true;
+                if (p.amChoking && unchokedCount() < session.uploadSlots() + 1 && !paused) {
+                    unchoke(p);
+                }
+            }
+            case PeerWire.NotInterested n -> p.peerInterested = false;
+            case PeerWire.Request r -> onRequest(p, r);
+            case PeerWire.Piece pc -> onPiece(p, pc);
+            case PeerWire.Cancel c -> p.uploadQueue.remove(new PeerWire.Request(c.index(), c.begin(), c.length()));
+            case PeerWire.Reject r -> {
+                Picker.Block b = new Picker.Block(r.index(), r.begin(), r.length());
+                if (p.outstanding.remove(b) && picker != null) {
+                    picker.abandon(b);
+                }
+                if (!p.peerChoking) {
+                    fill(p);
+                }
+            }
+            case PeerWire.AllowedFast a -> {
+                if (p.allowedFast.size() < 64) {
+                    p.allowedFast.add(a.index());
+                }
+            }
+            case PeerWire.Extended e -> onExtended(p, e);
+            default -> {
+                // Port, Suggest, unknown ids: nothing to do
+            }
+        }
+    }
+
+    private void onPieces(Peer p, PeerWire.Bitfield bf, boolean all) throws TorrentException {
+        if (p.gotPieces) {
+            throw new TorrentException("second bitfield / have-all / have-none");
+        }
+        p.gotPieces = true;
+        if (all) {
+            p.seed = true;
+        } else if (bf != null) {
+            int bits = bf.length() * 8;
+            if (meta != null && bf.length() != PeerWire.bitfieldLength(meta.pieceCount())) {
+                throw new TorrentException("bitfield of " + bf.length() + " bytes for " + meta.pieceCount() + " pieces");
+            }
+            for (int i = 0; i < bits; i++) {
+                if (bf.has(i)) {
+                    if (meta != null && i >= meta.pieceCount()) {
+                        throw new TorrentException("bitfield sets spare bits");
+                    }
+                    p.has.set(i);
+                }
+            }
+            if (meta != null && p.has.cardinality() == meta.pieceCount()) {
+                p.seed = true;
+                p.has.clear();
+            }
+        }
+        if (picker != null) {
+            picker.addPeer(p.has, p.seed);
+        }
+        updateInterest(p);
+    }
+
+    private void onHave(Peer p, int index) throws TorrentException {
+        if (meta != null && index >= meta.pieceCount()) {
+            throw new TorrentException("have of piece " + index + " of " + meta.pieceCount());
+        }
+        if (meta == null && index >= Metainfo.MAX_TOTAL_LENGTH / (16 * 1024)) {
+            throw new TorrentException("have of piece " + index);
+        }
+        if (p.seed || p.has.get(index)) {
+            return;
+        }
+        if (!p.gotPieces) {
+            p.gotPieces = true;
+            if (picker != null) {
+                picker.addPeer(p.has, false);
+            }
+        }
+        p.has.set(index);
+        if (picker != null) {
+            picker.peerHas(index);
+            if (p.has.cardinality() == meta.pieceCount()) {
+                picker.removePeer(p.has, false);
+                p.has.clear();
+                p.seed = true;
+                picker.addPeer(p.has, true);
+            }
+        }
+        updateInterest(p);
+    }
+
+    private void updateInterest(Peer p) {
+        boolean want = false;
+        if (picker != null && !picker.complete() && !paused) {
+            if (p.seed) {
+                want = true;
+            } else {
+                BitSet missing = (BitSet) p.has.clone();
+                missing.andNot(picker.have());
+                want = !missing.isEmpty();
+            }
+        }
+        if (want != p.amInterested) {
+            p.amInterested = want;
+            p.send(want ? new PeerWire.Interested() : new PeerWire.NotInterested());
+            p.flush();
+        }
+        if (want && !p.peerChoking) {
+            fill(p);
+        }
+    }
+
+    private void abandonAll(Peer p) {
+        if (picker != null) {
+            for (Picker.Block b : p.outstanding) {
+                picker.abandon(b);
+            }
+        }
+        p.outstanding.clear();
+    }
+
+    /** Sends requests to {@code p} until its pipeline is full. */
+    private void fill(Peer p) {
+        if (picker == null || paused || picker.complete() || p.peerChoking || !p.amInterested) {
+            return;
+        }
+        int depth = p.chiral != null ? Math.min(2 * p.maxRequests, 1000) : p.maxRequests;
+        int n = depth - p.outstanding.size();
+        if (n <= 0 || (n < depth / 4 && !p.outstanding.isEmpty())) {
+            return;
+        }
+        List<Picker.Block> blocks = picker.pick(p.seed ? null : p.has, n, p.outstanding);
+        if (blocks.isEmpty()) {
+            return;
+        }
+        if (p.outstanding.isEmpty()) {
+            p.lastBlockNanos = System.nanoTime();
+        }
+        for (Picker.Block b : blocks) {
+            p.outstanding.add(b);
+            p.send(new PeerWire.Request(b.piece(), b.begin(), b.length()));
+        }
+        p.flush();
+    }
+
+    private void onRequest(Peer p, PeerWire.Request r) throws TorrentException {
+        if (meta == null || !picker.has(r.index())) {
+            if (p.fast) {
+                p.send(new PeerWire.Reject(r.index(), r.begin(), r.length()));
+                p.flush();
+            }
+            return;
+        }
+        if (r.begin() + (long) r.length() > meta.pieceSize(r.index())) {
+            throw new TorrentException("request past the end of piece " + r.index());
+        }
+        if (p.amChoking) {
+            if (p.fast) {
+                p.send(new PeerWire.Reject(r.index(), r.begin(), r.length()));
+                p.flush();
+            }
+            return;
+        }
+        if (!p.uploadQueue.isEmpty() || !p.channel.isWritable()) {
+            if (p.uploadQueue.size() >= Peer.MAX_QUEUED_REQUESTS) {
+                throw new TorrentException("more than " + Peer.MAX_QUEUED_REQUESTS + " requests queued");
+            }
+            p.uploadQueue.add(r);
+            return;
+        }
+        serve(p, r);
+        p.flush();
+    }
+
+    private void serve(Peer p, PeerWire.Request r) {
+        ByteBuf data;
+        try {
+            data = storage.read(r.index(), r.begin(), r.length(), p.channel.alloc());
+        } catch (IOException e) {
+            LOG.warning("torrent " + name() + ": cannot read piece " + r.index() + ": " + e.getMessage());
+            if (p.fast) {
+                p.send(new PeerWire.Reject(r.index(), r.begin(), r.length()));
+            }
+            return;
+        }
+        p.sendPiece(r.index(), r.begin(), data);
+        uploadedTotal += r.length();
+    }
+
+    /** Serves queued requests while the socket takes more. */
+    synchronized void serveQueued(Peer p) {
+        boolean any = false;
+        while (!p.uploadQueue.isEmpty() && p.channel.isWritable() && !p.amChoking) {
+            serve(p, p.uploadQueue.poll());
+            any = true;
+        }
+        if (any) {
+            p.flush();
+        }
+    }
+
+    private void onPiece(Peer p, PeerWire.Piece pc) throws TorrentException {
+        Picker.Block b = new Picker.Block(pc.index(), pc.begin(), pc.length());
+        boolean asked = p.outstanding.remove(b);
+        if (picker == null) {
+            throw new TorrentException("piece before metadata");
+        }
+        boolean[] unexpected = new boolean[1];
+        Picker.Partial done = picker.receive(pc.index(), pc.begin(), pc.block(), p, unexpected);
+        if (unexpected[0] && !asked) {
+            if (++p.badPieces > 20) {
+                throw new TorrentException("keeps sending blocks we did not ask for");
+            }
+            return;
+        }
+        p.downloaded += pc.length();
+        p.lastBlockNanos = System.nanoTime();
+        bytesPerSource.merge("bittorrent://" + p.label(), (long) pc.length(), Long::sum);
+        if (asked) {
+            // end-game: whoever else was asked for this block need not send it
+            for (Peer q : peers) {
+                if (q != p && q.outstanding.remove(b)) {
+                    q.send(new PeerWire.Cancel(b.piece(), b.begin(), b.length()));
+                    q.flush();
+                }
+            }
+        }
+        if (done != null) {
+            pieceComplete(done);
+        }
+        if (peers.contains(p)) {
+            fill(p);
+        }
+    }
+
+    private void pieceComplete(Picker.Partial done) {
+        int index = done.index;
+        sha1.reset();
+        byte[] digest = sha1.digest(done.data);
+        if (!Arrays.equals(digest, meta.pieceHash(index))) {
+            failedPieces++;
+            picker.failed(index);
+            blameFailed(done);
+            return;
+        }
+        try {
+            storage.writePiece(index, done.data);
+        } catch (IOException e) {
+            fail("cannot write " + name() + ": " + e.getMessage());
+            return;
+        }
+        picker.verified(index);
+        fetchedBytes += done.data.length;
+        dirty = true;
+        smartBan(done);
+        for (Peer q : peers) {
+            if (q.handshaken) {
+                q.send(new PeerWire.Have(index));
+                q.flush();
+            }
+        }
+        if (picker.complete()) {
+            finish();
+        } else {
+            for (Peer q : new ArrayList<>(peers)) {
+                if (q.amInterested && !q.seed && q.has.get(index)) {
+                    updateInterest(q);
+                }
+            }
+        }
+    }
+
+    /** A piece failed: one sender alone is banned at once; with several, the blocks are kept for smart-ban. */
+    private void blameFailed(Picker.Partial done) {
+        Set<Object> senders = new HashSet<>(done.contributors());
+        if (senders.size() == 1 && senders.iterator().next() instanceof Peer only) {
+            ban(only, "sent piece " + done.index + " that failed its SHA-1 check");
+            return;
+        }
+        Map<Integer, String[]> record = new HashMap<>();
+        for (int b = 0; b < done.blocks(); b++) {
+            Picker.Block bl = done.block(b);
+            MessageDigest d = newSha1();
+            d.update(done.data, bl.begin(), bl.length());
+            Peer from = (Peer) done.from[b];
+            record.put(b, new String[] {from == null ? "" : from.label(), HexFormat.of().formatHex(d.digest())});
+            if (from != null && ++from.badPieces >= 3) {
+                ban(from, "took part in " + from.badPieces + " pieces that failed their SHA-1 check");
+            }
+        }
+        if (failedBlocks.size() < 256) {
+            failedBlocks.put(done.index, record);
+        }
+    }
+
+    /** The piece passed after failing before: whoever sent a block that differs from the good copy is banned. */
+    private void smartBan(Picker.Partial good) {
+        Map<Integer, String[]> record = failedBlocks.remove(good.index);
+        if (record == null) {
+            return;
+        }
+        for (Map.Entry<Integer, String[]> e : record.entrySet()) {
+            Picker.Block bl = good.block(e.getKey());
+            MessageDigest d = newSha1();
+            d.update(good.data, bl.begin(), bl.length());
+            if (!HexFormat.of().formatHex(d.digest()).equals(e.getValue()[1])) {
+                for (Peer q : new ArrayList<>(peers)) {
+                    if (q.label().equals(e.getValue()[0])) {
+                        ban(q, "sent a bad block of piece " + good.index + " (smart-ban)");
+                    }
+                }
+                banned.add(e.getValue()[0].startsWith("127.") ? e.getValue()[0] : e.getValue()[0].split(":")[0]);
+            }
+        }
+    }
+
+    private static MessageDigest newSha1() {
+        try {
+            return MessageDigest.getInstance("SHA-1");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private void finish() {
+        state = TransferState.COMPLETED;
+        doneNanos = System.nanoTime();
+        try {
+            storage.force();
+        } catch (IOException e) {
+            LOG.warning("torrent " + name() + ": " + e.getMessage());
+        }
+        for (Peer q : new ArrayList<>(peers)) {
+            updateInterest(q);
+            if (q.seed) {
+                q.close("both complete");
+            }
+        }
+        LOG.info("torrent " + name() + " complete: " + meta.totalLength() + " bytes in "
+                + String.format("%.1f", (doneNanos - startNanos) / 1e9) + " s from " + bytesPerSource.size() + " peers");
+        dirty = true;
+        Path top = storage.top();
+        session.group().next().execute(() -> {
+            session.completed(this);
+            session.announce(this, Trackers.Event.COMPLETED, trackers());
+            completion.complete(top);
+        });
+    }
+
+    private void fail(String why) {
+        error = why;
+        state = TransferState.FAILED;
+        LOG.warning("torrent " + name() + " failed: " + why);
+        completion.completeExceptionally(new IOException(why));
+        for (Peer q : new ArrayList<>(peers)) {
+            q.close(why);
+        }
+    }
+
+    // ---- extensions ----
+
+    private void onExtended(Peer p, PeerWire.Extended e) throws TorrentException {
+        switch (e.extId()) {
+            case 0 -> {
+                Extension.Handshake h = Extension.decodeHandshake(e.payload());
+                p.extHandshake = h;
+                p.remoteMetadataId = h.id(Extension.UT_METADATA);
+                p.remotePexId = h.id(Extension.UT_PEX);
+                p.remoteChiralId = h.id(Extension.CHIRAL);
+                if (h.client() != null) {
+                    p.client = h.client();
+                }
+                if (h.port() > 0) {
+                    p.listenPort = h.port();
+                }
+                if (meta == null && h.metadataSize() > 0 && metadataSize < 0) {
+                    metadataSize = h.metadataSize();
+                }
+                Extension.ChiralHello hello = session.chiralHello();
+                if (p.remoteChiralId > 0 && hello != null) {
+                    p.send(new PeerWire.Extended(p.remoteChiralId, Extension.encodeChiral(hello)));
+                    p.flush();
+                }
+                p.tick();
+            }
+            case EXT_METADATA -> onMetadata(p, e.payload());
+            case EXT_PEX -> {
+                Extension.Pex pex = Extension.decodePex(e.payload());
+                addPeers(pex.added(), "pex");
+            }
+            case EXT_CHIRAL -> {
+                p.chiral = Extension.decodeChiral(e.payload());
+                LOG.fine(() -> "torrent " + name() + ": " + p.label() + " is Chiral node " + p.chiral.chiralPeerId());
+            }
+            default -> {
+                // an id we never assigned: ignore, as BEP 10 asks
+            }
+        }
+    }
+
+    private void onMetadata(Peer p, byte[] payload) throws TorrentException {
+        long size = meta != null ? meta.infoBytes().length : metadataSize;
+        Extension.MetadataMessage m = Extension.decodeMetadata(payload, size);
+        switch (m) {
+            case Extension.MetadataRequest r -> {
+                if (p.remoteMetadataId == 0) {
+                    return;
+                }
+                if (meta == null || r.piece() >= Extension.metadataPieces(size)
+                        || ++p.metadataRequestsServed > 4 * Extension.metadataPieces(Math.max(1, size)) + 16) {
+                    p.send(new PeerWire.Extended(p.remoteMetadataId, Extension.encodeMetadata(
+                            new Extension.MetadataReject(r.piece()))));
+                } else {
+                    byte[] info = meta.infoBytes();
+                    int from = r.piece() * Extension.METADATA_PIECE;
+                    byte[] data = Arrays.copyOfRange(info, from, Math.min(info.length, from + Extension.METADATA_PIECE));
+                    p.send(new PeerWire.Extended(p.remoteMetadataId, Extension.encodeMetadata(
+                            new Extension.MetadataData(r.piece(), info.length, data))));
+                }
+                p.flush();
+            }
+            case Extension.MetadataData d -> {
+                if (meta != null || metadataSize < 0 || d.totalSize() != metadataSize) {
+                    return;
+                }
+                if (metadata == null) {
+                    metadata = new byte[(int) metadataSize];
+                    metadataHave = new BitSet();
+                }
+                int pieces = Extension.metadataPieces(metadataSize);
+                int expected = d.piece() == pieces - 1 ? (int) (metadataSize - (long) d.piece() * Extension.METADATA_PIECE)
+                        : Extension.METADATA_PIECE;
+                if (d.piece() >= pieces || d.length() != expected) {
+                    throw new TorrentException("metadata piece " + d.piece() + " of " + d.length() + " bytes");
+                }
+                System.arraycopy(d.data(), 0, metadata, d.piece() * Extension.METADATA_PIECE, d.length());
+                metadataHave.set(d.piece());
+                metadataAsked.remove(d.piece());
+                if (metadataHave.cardinality() == pieces) {
+                    metadataComplete(p);
+                }
+            }
+            case Extension.MetadataReject r -> metadataAsked.remove(r.piece());
+            default -> {
+            }
+        }
+    }
+
+    private void metadataComplete(Peer last) {
+        sha1.reset();
+        byte[] digest = sha1.digest(metadata);
+        if (!Arrays.equals(digest, infoHash)) {
+            LOG.warning("torrent " + hex + ": metadata does not match the info-hash; fetching it again");
+            metadata = null;
+            metadataHave = null;
+            metadataAsked.clear();
+            ban(last, "sent metadata that does not match the info-hash");
+            return;
+        }
+        byte[] torrent = new byte[metadata.length + 8];
+        System.arraycopy("d4:info".getBytes(java.nio.charset.StandardCharsets.US_ASCII), 0, torrent, 0, 7);
+        System.arraycopy(metadata, 0, torrent, 7, metadata.length);
+        torrent[torrent.length - 1] = 'e';
+        Metainfo m;
+        try {
+            m = Metainfo.parse(torrent);
+        } catch (TorrentException e) {
+            fail("the torrent's metadata is unusable: " + e.getMessage());
+            return;
+        }
+        metadata = null;
+        metadataHave = null;
+        init(m);
+        state = TransferState.DOWNLOADING;
+        LOG.info("torrent " + hex + ": metadata received: " + m.name() + ", " + m.totalLength() + " bytes, "
+                + m.pieceCount() + " pieces");
+        dirty = true;
+        session.changed(this);
+        for (Peer q : new ArrayList<>(peers)) {
+            q.codec.pieceCount(m.pieceCount());
+            if (q.has.length() > m.pieceCount()) {
+                ban(q, "announced pieces beyond the torrent's " + m.pieceCount());
+                continue;
+            }
+            if (!q.seed && q.has.cardinality() == m.pieceCount()) {
+                q.seed = true;
+                q.has.clear();
+            }
+            if (q.gotPieces) {
+                picker.addPeer(q.has, q.seed);
+            }
+            updateInterest(q);
+        }
+    }
+
+    private void requestMetadata() {
+        if (meta != null || metadataSize <= 0) {
+            return;
+        }
+        int pieces = Extension.metadataPieces(metadataSize);
+        long now = ticks;
+        metadataAsked.values().removeIf(t -> now - t > 10);
+        List<Peer> able = peers.stream().filter(q -> q.remoteMetadataId > 0).toList();
+        if (able.isEmpty()) {
+            return;
+        }
+        int k = 0;
+        for (int i = 0; i < pieces; i++) {
+            if ((metadataHave != null && metadataHave.get(i)) || metadataAsked.containsKey(i)) {
+                continue;
+            }
+            Peer q = able.get(k++ % able.size());
+            q.send(new PeerWire.Extended(q.remoteMetadataId, Extension.encodeMetadata(new Extension.MetadataRequest(i))));
+            q.flush();
+            metadataAsked.put(i, now);
+        }
+    }
+
+    // ---- periodic work ----
+
+    private void tickSafely() {
+        try {
+            tick();
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "torrent " + name() + ": " + e, e);
+        }
+    }
+
+    private void tick() {
+        boolean save;
+        boolean announce = false;
+        boolean dht = false;
+        List<InetSocketAddress> toConnect = new ArrayList<>();
+        synchronized (this) {
+            if (stopped) {
+                return;
+            }
+            ticks++;
+            long now = System.nanoTime();
+            for (Peer p : new ArrayList<>(peers)) {
+                p.tick();
+                if (!p.outstanding.isEmpty() && now - p.lastBlockNanos > TimeUnit.SECONDS.toNanos(REQUEST_TIMEOUT_SECONDS)) {
+                    abandonAll(p);
+                    p.close("no block for " + REQUEST_TIMEOUT_SECONDS + " s");
+                    dropped.put("bittorrent://" + p.label(), "stalled");
+                    continue;
+                }
+                fill(p);
+            }
+            if (ticks % 10 == 1) {
+                choke();
+            }
+            if (ticks % 60 == 0) {
+                sendPex();
+            }
+            requestMetadata();
+            if (!paused && !state.isFinal() || (state == TransferState.COMPLETED && !paused)) {
+                if (!complete()) {
+                    int room = session.maxPeersPerTorrent() - peers.size() - connecting.size();
+                    Set<InetSocketAddress> connected = new HashSet<>();
+                    for (Peer p : peers) {
+                        if (p.listenAddress() != null) {
+                            connected.add(p.listenAddress());
+                        }
+                        if (!p.incoming && p.remote != null) {
+                            connected.add(p.remote);
+                        }
+                    }
+                    for (Iterator<Candidate> it = candidates.values().iterator(); it.hasNext() && room > 0
+                            && toConnect.size() < 8;) {
+                        Candidate c = it.next();
+                        if (c.notBeforeTick() <= ticks && !connecting.contains(c.address())
+                                && !connected.contains(c.address())) {
+                            toConnect.add(c.address());
+                            connecting.add(c.address());
+                            room--;
+                        }
+                    }
+                }
+                if (ticks >= nextAnnounceTick && !trackers().isEmpty()) {
+                    announce = true;
+                    nextAnnounceTick = ticks + 1800;
+                }
+                if (ticks >= nextDhtTick) {
+                    dht = true;
+                    nextDhtTick = ticks + (complete() ? 900 : 300);
+                }
+            }
+            save = dirty && ticks % 2 == 0;
+            if (save) {
+                dirty = false;
+            }
+        }
+        for (InetSocketAddress a : toConnect) {
+            session.connect(this, a);
+        }
+        if (announce) {
+            session.announce(this, ticks <= 2 ? Trackers.Event.STARTED : Trackers.Event.NONE, trackers());
+        }
+        if (dht) {
+            session.dhtLookup(this);
+        }
+        if (save) {
+            session.changed(this);
+        }
+    }
+
+    /** Called by the tracker client with the tracker's interval. */
+    synchronized void announced(int intervalSeconds) {
+        nextAnnounceTick = ticks + Math.max(30, Math.min(3600, intervalSeconds));
+    }
+
+    private int unchokedCount() {
+        int n = 0;
+        for (Peer p : peers) {
+            if (!p.amChoking) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private void unchoke(Peer p) {
+        p.amChoking = false;
+        p.send(new PeerWire.Unchoke());
+        p.flush();
+    }
+
+    private void choke(Peer p) {
+        p.amChoking = true;
+        if (p.fast) {
+            for (PeerWire.Request r : p.uploadQueue) {
+                p.send(new PeerWire.Reject(r.index(), r.begin(), r.length()));
+            }
+        }
+        p.uploadQueue.clear();
+        p.send(new PeerWire.Choke());
+        p.flush();
+    }
+
+    /** Rate-based choking: the fastest interested peers, every Chiral peer, and one optimistic unchoke. */
+    private void choke() {
+        boolean seeding = picker != null && picker.complete();
+        List<Peer> interested = new ArrayList<>();
+        for (Peer p : peers) {
+            if (p.peerInterested && p.handshaken) {
+                interested.add(p);
+            }
+        }
+        interested.sort(Comparator.comparingLong((Peer p) -> seeding ? p.uploadRate : p.downloadRate).reversed());
+        Set<Peer> unchoke = new HashSet<>();
+        for (Peer p : interested) {
+            if (p.chiral != null) {
+                unchoke.add(p);
+            }
+        }
+        for (Peer p : interested) {
+            if (unchoke.size() >= session.uploadSlots() + countChiral(unchoke)) {
+                break;
+            }
+            unchoke.add(p);
+        }
+        if (ticks % 30 == 1 || optimistic == null || !peers.contains(optimistic)) {
+            List<Peer> rest = interested.stream().filter(p -> !unchoke.contains(p)).toList();
+            optimistic = rest.isEmpty() ? null : rest.get(session.random().nextInt(rest.size()));
+        }
+        if (optimistic != null) {
+            unchoke.add(optimistic);
+        }
+        for (Peer p : peers) {
+            if (!p.handshaken) {
+                continue;
+            }
+            if (unchoke.contains(p) && p.amChoking && !paused) {
+                unchoke(p);
+            } else if (!unchoke.contains(p) && !p.amChoking) {
+                choke(p);
+            }
+        }
+    }
+
+    private static int countChiral(Set<Peer> s) {
+        int n = 0;
+        for (Peer p : s) {
+            if (p.chiral != null) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** BEP 11: tells each PEX-capable peer which listen addresses joined or left since the last message. */
+    private void sendPex() {
+        Set<InetSocketAddress> now = new LinkedHashSet<>();
+        for (Peer p : peers) {
+            InetSocketAddress a = p.listenAddress();
+            if (a != null && a.getAddress().getAddress().length == 4) {
+                now.add(a);
+            }
+        }
+        for (Peer p : peers) {
+            if (p.remotePexId == 0) {
+                continue;
+            }
+            List<InetSocketAddress> added = new ArrayList<>();
+            for (InetSocketAddress a : now) {
+                if (!a.equals(p.listenAddress()) && !p.pexSent.contains(a) && added.size() < 50) {
+                    added.add(a);
+                }
+            }
+            List<InetSocketAddress> gone = new ArrayList<>();
+            for (InetSocketAddress a : p.pexSent) {
+                if (!now.contains(a) && gone.size() < 50) {
+                    gone.add(a);
+                }
+            }
+            if (added.isEmpty() && gone.isEmpty()) {
+                continue;
+            }
+            p.pexSent.addAll(added);
+            gone.forEach(p.pexSent::remove);
+            p.send(new PeerWire.Extended(p.remotePexId, Extension.encodePex(new Extension.Pex(added, null, gone))));
+            p.flush();
+        }
+    }
+
+    /** Bytes uploaded to peers since the torrent started. */
+    synchronized long uploaded() {
+        return uploadedTotal;
+    }
+
+    /** Bytes still missing. */
+    synchronized long left() {
+        if (meta == null) {
+            return 1;
+        }
+        return Math.max(0, meta.totalLength() - progress().verifiedBytes());
+    }
+
+    synchronized int peerCount() {
+        return peers.size();
+    }
+}
