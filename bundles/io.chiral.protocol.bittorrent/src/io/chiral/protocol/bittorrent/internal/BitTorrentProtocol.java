@@ -361,10 +361,14 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         Trackers.Announce a = new Trackers.Announce(torrent.infoHash(), peerId, port, torrent.uploaded(),
                 torrent.progress().fetchedBytes(), torrent.left(), event, event == Trackers.Event.STOPPED ? 0 : 100,
                 java.util.Arrays.hashCode(peerId));
+        java.util.concurrent.atomic.AtomicInteger failures = new java.util.concurrent.atomic.AtomicInteger();
         for (String url : urls) {
             trackerClient.announce(url, a).whenComplete((r, e) -> {
                 if (e != null) {
-                    LOG.log(Level.FINE, "tracker " + url + ": " + e.getMessage());
+                    LOG.log(Level.INFO, "torrent " + torrent.name() + ": tracker " + url + ": " + e.getMessage());
+                    if (failures.incrementAndGet() == urls.size() && event != Trackers.Event.STOPPED) {
+                        torrent.announceFailed();
+                    }
                     return;
                 }
                 LOG.fine(() -> "tracker " + url + ": " + r.peers().size() + " peers, interval " + r.interval());
@@ -650,6 +654,10 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
             save(t);
             t.start(List.of(), false);
             old = t;
+        } else {
+            old.addTrackers(trackers);
+            List<String> all = old.trackers();
+            trackers = all;
         }
         publish(old);
         Map<String, String> out = new LinkedHashMap<>();

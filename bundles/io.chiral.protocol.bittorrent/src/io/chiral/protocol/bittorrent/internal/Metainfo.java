@@ -197,9 +197,12 @@ public record Metainfo(byte[] infoHash, byte[] infoHashV2, String name, int piec
         return Bencode.encode(top);
     }
 
-    /** A piece length giving roughly 1,000–2,000 pieces: a power of two from 16 KiB to 16 MiB. */
+    /**
+     * A piece length giving at most about 2,000 pieces: a power of two from 256 KiB (Chiral's chunk size, so pieces
+     * and chunks share boundaries) to 16 MiB.
+     */
     public static int defaultPieceLength(long size) {
-        int pl = 16 * 1024;
+        int pl = 256 * 1024;
         while (pl < 16 * 1024 * 1024 && size / pl > 2000) {
             pl <<= 1;
         }

@@ -58,7 +58,7 @@ final class Torrent implements TransferHandle {
     private final byte[] infoHash;
     private final String hex;
     private final String displayName;
-    private final List<String> trackers;
+    private final List<String> trackers = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final Path saveDir;
     private final Path seedFile;
     private volatile Metainfo meta;
@@ -96,6 +96,7 @@ final class Torrent implements TransferHandle {
     private long ticks;
     private Peer optimistic;
     private long nextAnnounceTick;
+    private int announceFailures;
     private long nextDhtTick;
     private boolean dirty;
     private boolean stopped;
@@ -113,7 +114,7 @@ final class Torrent implements TransferHandle {
         this.infoHash = infoHash.clone();
         this.hex = HexFormat.of().formatHex(infoHash);
         this.displayName = displayName;
-        this.trackers = List.copyOf(trackers);
+        this.trackers.addAll(trackers);
         this.saveDir = saveDir;
         this.seedFile = seedFile;
         try {
@@ -154,6 +155,27 @@ final class Torrent implements TransferHandle {
             }
         }
         return all;
+    }
+
+    /** Adds trackers (a file shared again with more {@code --tracker}s) and announces to them now. */
+    synchronized void addTrackers(List<String> more) {
+        boolean added = false;
+        for (String t : more) {
+            if (!trackers.contains(t)) {
+                trackers.add(t);
+                added = true;
+            }
+        }
+        if (added) {
+            nextAnnounceTick = ticks;
+            dirty = true;
+        }
+    }
+
+    /** No tracker answered: try again in a while (15 s, doubling up to 30 min). */
+    synchronized void announceFailed() {
+        announceFailures = Math.min(announceFailures + 1, 7);
+        nextAnnounceTick = Math.min(nextAnnounceTick, ticks + (15L << (announceFailures - 1)));
     }
 
     Path saveDir() {
@@ -583,8 +605,9 @@ final class Torrent implements TransferHandle {
                 }
             }
             case PeerWire.Extended e -> onExtended(p, e);
+            case PeerWire.Unknown u -> throw new TorrentException("message id " + u.id() + " is not part of the protocol");
             default -> {
-                // Port, Suggest, unknown ids: nothing to do
+                // Port, Suggest: nothing to do
             }
         }
     }
@@ -1167,6 +1190,7 @@ final class Torrent implements TransferHandle {
 
     /** Called by the tracker client with the tracker's interval. */
     synchronized void announced(int intervalSeconds) {
+        announceFailures = 0;
         nextAnnounceTick = ticks + Math.max(30, Math.min(3600, intervalSeconds));
     }
 

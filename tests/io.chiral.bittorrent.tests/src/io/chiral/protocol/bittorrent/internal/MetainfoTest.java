@@ -130,7 +130,8 @@ public class MetainfoTest {
         assertEquals(2_500_000, ref.get("total_size").getAsLong());
         assertEquals(m.pieceCount(), ref.get("num_pieces").getAsInt());
         assertEquals(2, ref.getAsJsonArray("trackers").size());
-        assertEquals(16 * 1024, Metainfo.defaultPieceLength(1000));
+        assertEquals(256 * 1024, Metainfo.defaultPieceLength(1000), "never below Chiral's chunk size");
+        assertEquals(1024 * 1024, Metainfo.defaultPieceLength(1L << 30), "1 GiB in 1,024 pieces");
         assertEquals(4 * 1024 * 1024, Metainfo.defaultPieceLength(4L << 30), "4 GiB in 1,024 pieces");
     }
 

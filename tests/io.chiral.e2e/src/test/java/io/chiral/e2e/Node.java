@@ -67,8 +67,8 @@ final class Node implements AutoCloseable {
      * {@link #awaitUp()} on each before using it.
      */
     static Node spawn(Path data, String... extraFlags) throws Exception {
-        List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--control-port", "0",
-                "--mainline-bootstrap", "none"));
+        List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--bt-port", "0",
+                "--control-port", "0", "--mainline-bootstrap", "none"));
         f.addAll(Arrays.asList(extraFlags));
         Node n = new Node(data, f);
         n.spawnProcess();
@@ -131,6 +131,17 @@ final class Node implements AutoCloseable {
             }
         }
         throw new AssertionError("node has no http address:\n" + run("id").out());
+    }
+
+    /** This node's BitTorrent address (127.0.0.1:PORT) from {@code chiral id}. */
+    String btAddress() throws Exception {
+        for (String line : run("id").ok().out().split("\n")) {
+            String[] parts = line.strip().split("\\s+");
+            if (parts.length == 2 && parts[0].equals("bittorrent") && parts[1].startsWith("127.0.0.1:")) {
+                return parts[1];
+            }
+        }
+        throw new AssertionError("node has no bittorrent address:\n" + run("id").out());
     }
 
     /** This node's UDP address (127.0.0.1:PORT) in the given DHT ({@code chiral} or {@code mainline}). */

@@ -1,0 +1,249 @@
+package io.chiral.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.InputStream;
+import java.net.HttpURLConnection;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+
+/**
+ * The BitTorrent transport of real daemons against libtorrent 2.0.8 (Debian's python3-libtorrent, driven by
+ * {@code tests/interop/lt_peer.py}) and Debian's opentracker, all on 127.0.0.1.
+ */
+class BitTorrentInteropTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void downloadsFromLibtorrentByTorrentFileAndByMagnetLink() throws Exception {
+        Path seedDir = Files.createDirectories(tmp.resolve("lt-seed"));
+        Path file = Node.randomFile(seedDir, "clip.bin", 6L * 1024 * 1024 + 12345, 41);
+        Path torrent = tmp.resolve("clip.torrent");
+        // libtorrent's default: a v1+v2 hybrid, of which we read the v1 part
+        JsonObject created = External.json("lt_torrent.py", "create", file.toString(), torrent.toString());
+        String btih = created.get("info_hash_v1").getAsString();
+        try (External lt = External.start(tmp.resolve("lt.log"), "lt_peer.py", "seed", torrent.toString(), seedDir.toString());
+                Node a = Node.start(tmp.resolve("a"));
+                Node b = Node.start(tmp.resolve("b"))) {
+            int port = lt.await("ready", Duration.ofSeconds(30)).get("port").getAsInt();
+            a.awaitProtocol("bittorrent");
+            JsonObject r = a.run("--json", "get", torrent.toString(), "--from", "127.0.0.1:" + port, "-o",
+                    tmp.resolve("out-a").toString()).ok().json();
+            assertEquals("COMPLETED", r.get("state").getAsString(), r.toString());
+            assertEquals(btih, r.get("id").getAsString());
+            assertEquals(-1L, Files.mismatch(file, Path.of(r.get("output").getAsString())));
+            assertTrue(r.getAsJsonObject("bytesPerSource").get("bittorrent://127.0.0.1:" + port).getAsLong() >= Files.size(file),
+                    "every byte from the libtorrent seeder: " + r);
+            // the finished file is in the store under its CID, like any other
+            assertEquals(Node.sha256(file), r.get("cid").getAsString());
+            assertTrue(a.run("ls").ok().out().contains(Node.sha256(file)));
+
+            // magnet link: the metadata comes from libtorrent over ut_metadata (BEP 9)
+            String magnet = External.json("lt_torrent.py", "make_magnet", torrent.toString()).get("uri").getAsString()
+                    + "&x.pe=127.0.0.1:" + port;
+            b.awaitProtocol("bittorrent");
+            Node.Result text = b.run("get", magnet, "-o", tmp.resolve("out-b").toString()).ok();
+            Path got = Path.of(text.lastLine());
+            assertEquals(-1L, Files.mismatch(file, got));
+            assertTrue(text.out().contains("from 1 source"), text.out());
+            assertTrue(b.run("transfers").ok().out().contains(btih + "  COMPLETED"), b.run("transfers").out());
+        }
+    }
+
+    @Test
+    void seedsToLibtorrentFromATorrentFileAndFromAMagnetLink() throws Exception {
+        Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "report.pdf", 5L * 1024 * 1024 + 777, 42);
+        try (Node a = Node.start(tmp.resolve("a"))) {
+            a.awaitProtocol("bittorrent");
+            Node.Result added = a.run("add", "--protocol", "bittorrent", file.toString()).ok();
+            String magnet = added.lastLine();
+            assertTrue(magnet.startsWith("magnet:?xt=urn:btih:"), added.out());
+            Path torrent = file.resolveSibling("report.pdf.torrent");
+            assertTrue(Files.isRegularFile(torrent), "the .torrent is written next to the data");
+            JsonObject inspected = External.json("lt_torrent.py", "inspect", torrent.toString());
+            String btih = inspected.get("info_hash_v1").getAsString();
+            assertTrue(magnet.contains(btih), magnet);
+            assertTrue(added.out().contains(Node.sha256(file)), "the CID is printed too: " + added.out());
+
+            try (External lt = External.start(tmp.resolve("lt1.log"), "lt_peer.py", "leech", torrent.toString(),
+                    tmp.resolve("lt1").toString(), "--peer", a.btAddress())) {
+                lt.await("done", Duration.ofSeconds(60));
+            }
+            assertEquals(-1L, Files.mismatch(file, tmp.resolve("lt1/report.pdf")));
+
+            // libtorrent asks us for the metadata (ut_metadata) before the pieces
+            try (External lt = External.start(tmp.resolve("lt2.log"), "lt_peer.py", "leech",
+                    "magnet:?xt=urn:btih:" + btih + "&dn=report.pdf", tmp.resolve("lt2").toString(), "--peer", a.btAddress())) {
+                lt.await("done", Duration.ofSeconds(60));
+            }
+            assertEquals(-1L, Files.mismatch(file, tmp.resolve("lt2/report.pdf")));
+            assertTrue(a.run("id").ok().exit() == 0);
+        }
+    }
+
+    @Test
+    void twoChiralNodesRecogniseEachOtherInASwarmWithLibtorrent() throws Exception {
+        Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "dataset.bin", 16L * 1024 * 1024, 43);
+        try (Node a = Node.start(tmp.resolve("a"), "--max-upload-rate", "2M");
+                Node b = Node.start(tmp.resolve("b"))) {
+            a.awaitProtocol("bittorrent");
+            b.awaitProtocol("bittorrent");
+            String magnet = a.run("add", "--protocol", "bittorrent", file.toString()).ok().lastLine();
+            String btih = magnet.substring("magnet:?xt=urn:btih:".length(), "magnet:?xt=urn:btih:".length() + 40);
+            try (External lt = External.start(tmp.resolve("lt.log"), "lt_peer.py", "leech", magnet,
+                    tmp.resolve("lt").toString(), "--peer", a.btAddress())) {
+                CompletableFuture<Node.Result> chiralGet = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return b.run("--json", "get", magnet, "-o", tmp.resolve("out-b").toString());
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+                // while the rate-limited seeder serves both, each Chiral node sees the other through the extension
+                JsonObject bSeesA = awaitPeer(b, btih, "chiral");
+                assertTrue(bSeesA.get("address").getAsString().equals(a.btAddress()), bSeesA.toString());
+                assertTrue(bSeesA.get("client").getAsString().startsWith("Chiral"), bSeesA.toString());
+                assertEquals(64, bSeesA.get("nodeId").getAsString().length());
+                JsonObject aSeesB = awaitPeer(a, btih, "chiral");
+                JsonObject aSeesLt = awaitPeer(a, btih, "libtorrent");
+                assertFalse(flags(aSeesLt).contains("chiral"), "libtorrent is not a Chiral peer: " + aSeesLt);
+                assertTrue(flags(aSeesB).contains("chiral"));
+                Node.Result text = a.run("peers", btih).ok();
+                assertTrue(text.out().contains("chiral"), text.out());
+
+                lt.await("done", Duration.ofSeconds(90));
+                JsonObject r = chiralGet.get(90, TimeUnit.SECONDS).ok().json();
+                assertEquals("COMPLETED", r.get("state").getAsString(), r.toString());
+                assertEquals(-1L, Files.mismatch(file, Path.of(r.get("output").getAsString())));
+                assertEquals(-1L, Files.mismatch(file, tmp.resolve("lt/dataset.bin")));
+            }
+        }
+    }
+
+    @Test
+    void swarmThroughOpentrackerOverHttpAndUdp() throws Exception {
+        Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "album.zip", 3L * 1024 * 1024 + 5, 44);
+        Process tracker = null;
+        try (Node a = Node.start(tmp.resolve("a"));
+                Node b = Node.start(tmp.resolve("b"));
+                Node c = Node.start(tmp.resolve("c"))) {
+            a.awaitProtocol("bittorrent");
+            String first = a.run("add", "--protocol", "bittorrent", file.toString()).ok().lastLine();
+            String btih = first.substring("magnet:?xt=urn:btih:".length(), "magnet:?xt=urn:btih:".length() + 40);
+            int port;
+            try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+                port = s.getLocalPort();
+            }
+            Path dir = Files.createDirectories(tmp.resolve("opentracker"));
+            Files.writeString(dir.resolve("whitelist"), btih + "\n");
+            // opentracker chroots into -d (as root) before reading the whitelist: name it relative to that
+            tracker = new ProcessBuilder("opentracker", "-i", "127.0.0.1", "-p", Integer.toString(port), "-P",
+                    Integer.toString(port), "-w", "whitelist", "-d", dir.toString()).directory(dir.toFile())
+                    .redirectErrorStream(true).redirectOutput(dir.resolve("log").toFile()).start();
+            awaitWhitelisted(port, btih);
+            String http = "http://127.0.0.1:" + port + "/announce";
+            String udp = "udp://127.0.0.1:" + port;
+            // sharing again with trackers adds them to the running torrent, which announces at once
+            a.run("add", "--protocol", "bittorrent", file.toString(), "--tracker", http, "--tracker", udp).ok();
+            String bare = "magnet:?xt=urn:btih:" + btih + "&dn=album.zip";
+            b.awaitProtocol("bittorrent");
+            c.awaitProtocol("bittorrent");
+            // no x.pe: the only way to the seeder is the tracker
+            JsonObject viaHttp = b.run("--json", "get", bare + "&tr=" + enc(http), "-o", tmp.resolve("out-b").toString())
+                    .ok().json();
+            assertEquals(-1L, Files.mismatch(file, Path.of(viaHttp.get("output").getAsString())));
+            JsonObject viaUdp = c.run("--json", "get", bare + "&tr=" + enc(udp), "-o", tmp.resolve("out-c").toString())
+                    .ok().json();
+            assertEquals(-1L, Files.mismatch(file, Path.of(viaUdp.get("output").getAsString())));
+            assertTrue(viaUdp.getAsJsonObject("bytesPerSource").size() >= 1, viaUdp.toString());
+        } finally {
+            if (tracker != null) {
+                tracker.destroy();
+                tracker.waitFor(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static String enc(String s) {
+        return java.net.URLEncoder.encode(s, StandardCharsets.UTF_8);
+    }
+
+    /** Polls opentracker until it accepts an announce of {@code btih} (it loads the whitelist on its own thread). */
+    private static void awaitWhitelisted(int port, String btih) throws Exception {
+        byte[] ih = HexFormat.of().parseHex(btih);
+        StringBuilder q = new StringBuilder();
+        for (byte x : ih) {
+            q.append('%').append(String.format("%02x", x & 0xff));
+        }
+        URI u = URI.create("http://127.0.0.1:" + port + "/announce?info_hash=" + q
+                + "&peer_id=-XX0000-abcdefghijkl&port=1&uploaded=0&downloaded=0&left=0&event=stopped&compact=1");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            try {
+                HttpURLConnection c = (HttpURLConnection) u.toURL().openConnection();
+                c.setConnectTimeout(1000);
+                c.setReadTimeout(2000);
+                try (InputStream in = c.getInputStream()) {
+                    last = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+                }
+                if (!last.contains("failure")) {
+                    return;
+                }
+            } catch (java.io.IOException e) {
+                last = e.toString();
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("opentracker did not accept " + btih + ": " + last);
+    }
+
+    private static List<String> flags(JsonObject peer) {
+        List<String> out = new java.util.ArrayList<>();
+        peer.getAsJsonArray("flags").forEach(e -> out.add(e.getAsString()));
+        return out;
+    }
+
+    /** Waits until {@code node}'s peers of {@code btih} include one flagged {@code chiral}, or a {@code libtorrent} client. */
+    private static JsonObject awaitPeer(Node node, String btih, String what) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            Node.Result r = node.run("--json", "peers", btih);
+            if (r.exit() == 0) {
+                JsonArray list = r.jsonArray();
+                last = list.toString();
+                for (JsonElement e : list) {
+                    JsonObject p = e.getAsJsonObject();
+                    String client = p.get("client") == null || p.get("client").isJsonNull() ? "" : p.get("client").getAsString();
+                    if (what.equals("chiral") ? flags(p).contains("chiral")
+                            : client.toLowerCase(java.util.Locale.ROOT).contains(what)) {
+                        return p;
+                    }
+                }
+            } else {
+                last = r.err();
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError("no " + what + " peer of " + btih + " appeared: " + last);
+    }
+}
