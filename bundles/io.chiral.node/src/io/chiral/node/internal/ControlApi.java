@@ -351,7 +351,9 @@ final class ControlApi {
             throw ControlException.badRequest("not a CID (64 hex) or BitTorrent info-hash (40 hex): '" + abbreviate(id) + "'");
         }
         JsonArray out = new JsonArray();
-        boolean known = protocols.transfer(key).isPresent() || (key.length() == 64 && store.metadata(FileId.parse(key)).isPresent());
+        // an info-hash may name a torrent that is only shared (not a transfer): those simply list no peers when unknown
+        boolean known = key.length() == 40 || protocols.transfer(key).isPresent()
+                || store.metadata(FileId.parse(key)).isPresent();
         for (ContentProtocol p : protocols.protocols()) {
             List<io.chiral.api.PeerStatus> list;
             try {

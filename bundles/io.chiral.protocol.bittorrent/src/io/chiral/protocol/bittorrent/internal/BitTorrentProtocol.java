@@ -116,7 +116,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
 
     private final NetService net;
     private final ContentStore store;
-    private final NodeKey nodeKey;
+    private volatile NodeKey nodeKey;
     private final Path stateDir;
     private final Path downloadDir;
     private final InetAddress bind;
@@ -135,11 +135,9 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private volatile boolean active = true;
 
     @Activate
-    public BitTorrentProtocol(Config config, @Reference NetService net, @Reference ContentStore store,
-            @Reference(cardinality = ReferenceCardinality.OPTIONAL) NodeKey nodeKey) throws IOException {
+    public BitTorrentProtocol(Config config, @Reference NetService net, @Reference ContentStore store) throws IOException {
         this.net = net;
         this.store = store;
-        this.nodeKey = nodeKey;
         if (config.port() < 0 || config.port() > 65535) {
             throw new IllegalArgumentException("bittorrent port " + config.port() + " out of range (0-65535)");
         }
@@ -203,6 +201,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                                     }
                                     channels.add(ch);
                                     PeerWireCodec codec = new PeerWireCodec();
+                                    ch.pipeline().addLast("shaper", net.trafficShaper());
                                     ch.pipeline().addLast(new IdleStateHandler(30, 90, 0), codec,
                                             new Peer(BitTorrentProtocol.this, null, null, codec));
                                 }
@@ -252,6 +251,18 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     void unsetDht(Dht d) {
         if (dht == d) {
             dht = null;
+        }
+    }
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void setNodeKey(NodeKey k) {
+        nodeKey = k;
+    }
+
+    void unsetNodeKey(NodeKey k) {
+        if (nodeKey == k) {
+            nodeKey = null;
         }
     }
 
@@ -342,6 +353,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                     protected void initChannel(SocketChannel ch) {
                         channels.add(ch);
                         PeerWireCodec codec = new PeerWireCodec(torrent.limits(), torrent.localHandshake());
+                        ch.pipeline().addLast("shaper", net.trafficShaper());
                         ch.pipeline().addLast(new IdleStateHandler(180, 90, 0), codec,
                                 new Peer(BitTorrentProtocol.this, torrent, address, codec));
                     }

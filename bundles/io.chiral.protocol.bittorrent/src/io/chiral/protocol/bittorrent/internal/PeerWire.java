@@ -456,7 +456,7 @@ public final class PeerWire {
      * whether the first message was sent and what was negotiated) and not thread-safe.
      *
      * <p>Beyond the per-message checks it enforces: Bitfield, HaveAll and HaveNone only as the first message (a
-     * keep-alive or a BEP 10 extended handshake may precede them, as libtorrent 2.0 sends the latter first); the
+     * keep-alive or BEP 10 extended messages may precede them, as libtorrent 2.0 sends those first); the
      * Fast messages only when both sides advertised BEP 6; Extended only when both advertised BEP 10.
      */
     public static final class Decoder {
@@ -516,8 +516,10 @@ public final class PeerWire {
                 throw e;
             }
             in.position(p + 4 + length);
-            if (!(m instanceof Extended e && e.extId() == 0)) {
-                first = false; // BEP 10 sends the extended handshake right after the handshake (libtorrent does)
+            if (!(m instanceof Extended) && !(m instanceof KeepAlive)) {
+                // BEP 10 messages may come first: libtorrent 2.0 sends its extended handshake, and on a magnet link
+                // its ut_metadata requests, before its have-none
+                first = false;
             }
             return m;
         }

@@ -906,7 +906,8 @@ final class Torrent implements TransferHandle {
     }
 
     private void finish() {
-        state = TransferState.COMPLETED;
+        // VERIFYING until the store has the files (and the CID is known), then COMPLETED
+        state = TransferState.VERIFYING;
         doneNanos = System.nanoTime();
         try {
             storage.force();
@@ -923,11 +924,21 @@ final class Torrent implements TransferHandle {
                 + String.format("%.1f", (doneNanos - startNanos) / 1e9) + " s from " + bytesPerSource.size() + " peers");
         dirty = true;
         Path top = storage.top();
-        session.group().next().execute(() -> {
-            session.completed(this);
-            session.announce(this, Trackers.Event.COMPLETED, trackers());
-            completion.complete(top);
-        });
+        Thread finisher = new Thread(() -> {
+            try {
+                session.completed(this);
+            } finally {
+                synchronized (this) {
+                    if (state == TransferState.VERIFYING) {
+                        state = TransferState.COMPLETED;
+                    }
+                }
+                completion.complete(top);
+                session.announce(this, Trackers.Event.COMPLETED, trackers());
+            }
+        }, "bittorrent-complete-" + hex.substring(0, 8));
+        finisher.setDaemon(true);
+        finisher.start();
     }
 
     private void fail(String why) {

@@ -86,6 +86,9 @@ class BitTorrentInteropTest {
             try (External lt = External.start(tmp.resolve("lt1.log"), "lt_peer.py", "leech", torrent.toString(),
                     tmp.resolve("lt1").toString(), "--peer", a.btAddress())) {
                 lt.await("done", Duration.ofSeconds(60));
+            } catch (AssertionError e) {
+                throw new AssertionError(e.getMessage() + "\nnode log:\n" + a.tail() + "\nlt log:\n"
+                        + Files.readString(tmp.resolve("lt1.log")), e);
             }
             assertEquals(-1L, Files.mismatch(file, tmp.resolve("lt1/report.pdf")));
 
