@@ -89,6 +89,8 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     static final String CLIENT = "Chiral 0.1.0";
     private static final Logger LOG = Logger.getLogger(BitTorrentProtocol.class.getName());
     private static final int MAX_TORRENT_FILE = 16 * 1024 * 1024;
+    /** Most open peer connections of the node (every torrent together). */
+    static final int MAX_CONNECTIONS = 1000;
 
     @ObjectClassDefinition(name = "Chiral BitTorrent transport", description = "Downloads and seeds torrents")
     public @interface Config {
@@ -195,14 +197,14 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                             .childHandler(new ChannelInitializer<SocketChannel>() {
                                 @Override
                                 protected void initChannel(SocketChannel ch) {
-                                    if (!active) {
+                                    if (!active || channels.size() > MAX_CONNECTIONS) {
                                         ch.close();
                                         return;
                                     }
                                     channels.add(ch);
                                     PeerWireCodec codec = new PeerWireCodec();
                                     ch.pipeline().addLast("shaper", net.trafficShaper());
-                                    ch.pipeline().addLast(new IdleStateHandler(30, 90, 0), codec,
+                                    ch.pipeline().addLast(new IdleStateHandler(180, 90, 0), codec,
                                             new Peer(BitTorrentProtocol.this, null, null, codec));
                                 }
                             });
