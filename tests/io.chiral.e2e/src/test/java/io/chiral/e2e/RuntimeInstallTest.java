@@ -38,14 +38,15 @@ class RuntimeInstallTest {
             String oldAddress = node.httpAddress();
 
             node.run("uninstall", FEATURE).ok();
-            assertEquals("", node.protocols(), "no protocol after uninstall");
+            assertNoHttp(node);
             assertTrue(!node.run("id").ok().out().contains("http "), "no http address after uninstall");
             assertPortClosed(oldAddress);
 
             // a node whose runtime has no HTTP transport starts without it
             node.stop();
             node.launch();
-            assertEquals("", node.protocols());
+            node.awaitProtocol("bittorrent");
+            assertNoHttp(node);
             Node.Result refused = node.run("get", cid, "--from", from, "-o", tmp.resolve("o1").toString());
             assertTrue(refused.exit() != 0 && refused.err().contains("http"), refused.err());
 
@@ -60,9 +61,47 @@ class RuntimeInstallTest {
 
             // and remove it again, still without a restart
             node.run("uninstall", FEATURE).ok();
-            assertEquals("", node.protocols());
+            assertNoHttp(node);
             assertPortClosed(newAddress);
             assertTrue(node.isAlive());
+        }
+    }
+
+    private static void assertNoHttp(Node node) throws Exception {
+        assertTrue(node.protocols().lines().noneMatch(l -> l.startsWith("http ")), "no http protocol: " + node.protocols());
+    }
+
+    /**
+     * The BitTorrent transport comes and goes the same way; its torrents are kept in the data directory, so a
+     * shared torrent is served again, on the same port, once the feature is back.
+     */
+    @Test
+    void bitTorrentTransportComesAndGoesAndItsTorrentsSurvive() throws Exception {
+        String bt = "io.chiral.protocol.bittorrent.feature";
+        Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "talk.mp4", 2_500_000, 6);
+        try (Node seeder = Node.start(tmp.resolve("seeder")); Node leecher = Node.start(tmp.resolve("leecher"))) {
+            seeder.awaitProtocol("bittorrent");
+            leecher.awaitProtocol("bittorrent");
+            seeder.run("add", "--protocol", "bittorrent", file.toString()).ok();
+            Path torrent = file.resolveSibling("talk.mp4.torrent");
+            String address = seeder.btAddress();
+
+            seeder.run("uninstall", bt).ok();
+            assertTrue(seeder.protocols().lines().noneMatch(l -> l.startsWith("bittorrent ")), seeder.protocols());
+            assertTrue(seeder.protocols().lines().anyMatch(l -> l.startsWith("http ")), "HTTP stays: " + seeder.protocols());
+            assertPortClosed(address);
+            Node.Result refused = seeder.run("get", torrent.toString(), "-o", tmp.resolve("o0").toString());
+            assertTrue(refused.exit() != 0, refused.out());
+
+            seeder.run("install", "--repo", REPO.toString(), bt).ok();
+            seeder.awaitProtocol("bittorrent");
+            assertEquals(address, seeder.btAddress(), "the remembered port");
+            JsonObject s = leecher.run("--json", "get", torrent.toString(), "--from", address, "-o",
+                    tmp.resolve("o1").toString()).ok().json();
+            assertEquals(-1L, Files.mismatch(file, Path.of(s.get("output").getAsString())));
+            seeder.run("uninstall", bt).ok();
+            assertPortClosed(address);
+            assertTrue(seeder.isAlive());
         }
     }
 
