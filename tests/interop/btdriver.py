@@ -221,6 +221,7 @@ class Driver:
     total, seeding, error?), connect(host, port), stop()."""
     name = "?"
     poll_interval = 0.2     # status() polling period while leeching (after done / when seeding: once a second)
+    kill_grace = 3.0        # seconds between SIGTERM and SIGKILL of the client's process group
 
     def __init__(self, args):
         self.args = args
@@ -324,7 +325,7 @@ class Driver:
                 self.stop()
             except Exception as e:  # noqa: BLE001
                 log("stop failed:", e)
-            self.kill_children()
+            self.kill_children(self.kill_grace)
             if self.own_work:
                 shutil.rmtree(self.work, ignore_errors=True)
         return rc
