@@ -8,7 +8,9 @@ Uniform interface of every driver:
          [--work DIR]   (scratch dir for the client's profile/config/logs; default: a new temp dir, removed on exit)
 
 stdout, one JSON object per line (flushed):
-  {"ready": true, "port": P, "client": NAME, ...}     once, when the client listens (seed: once it seeds)
+  {"ready": true, "port": P, "client": NAME, "pid": PID, ...}
+                                                       once, when the client listens (seed: once it seeds);
+                                                       PID = the process doing the work (CPU accounting)
   {"progress": f, "rate": B/s, "peers": n, ...}       about once per second
   {"done": true, "seconds": S, "bytes": N}             leech, once complete; S = wall clock from the moment the
                                                        leecher was given its first peer (or its torrent, if the
@@ -310,6 +312,8 @@ class Driver:
         try:
             ready = self.start()
             ready = dict({"ready": True, "client": self.name}, **ready)
+            # the process doing the work (for CPU accounting): the client child, or this driver (libtorrent)
+            ready.setdefault("pid", self.children[0].pid if self.children else os.getpid())
             emit(ready)
             if self.args.mode == "leech" and self.args.peers:
                 for h, p in self.args.peers:
