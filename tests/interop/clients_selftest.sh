@@ -5,8 +5,8 @@
 #
 #   bash tests/interop/clients_selftest.sh [PAIR...]      (default: all pairs below)
 #
-# Pairs: lt-aria2 (aria2 leeches from an lt seeder), aria2-lt, qbt-lt, lt-qbt, lt-transmission-opentracker,
-#        transmission-lt.   (SEEDER-LEECHER)
+# Pairs (SEEDER-LEECHER): lt-aria2 (aria2 leeches from an lt seeder), aria2-lt, qbt-lt, lt-qbt, lt-aria2-magnet,
+#        lt-qbt-magnet (leecher starts from the magnet link), lt-transmission-opentracker, transmission-lt.
 # Needs: apt-get install python3-libtorrent aria2 qbittorrent-nox transmission-daemon opentracker
 # Env: KEEP=1 keeps the work dir (driver logs, client logs) and prints its path; SIZE (bytes, default 8 MiB +
 #      12345 so the last piece is partial).
@@ -99,16 +99,22 @@ driver() {   # driver CLIENT -> command prefix
     esac
 }
 
-# direct SEEDER LEECHER TORRENT: seeder on the data, leecher given the seeder's port with --peer
+# direct SEEDER LEECHER TORRENT [magnet]: seeder on the data, leecher given the seeder's port with --peer
+# (with "magnet": the leecher gets the torrent's magnet link and fetches the metadata from the seeder)
 direct() {
-    local s=$1 l=$2 torrent=$3 pair="$1 -> $2" t0 port detail
-    local sn="${s}_seed_$l" ln="${l}_leech_$s"
+    local s=$1 l=$2 torrent=$3 magnet=${4:-} pair="$1 -> $2" t0 port detail what
+    local sn="${s}_seed_$l$magnet" ln="${l}_leech_$s$magnet"
+    what="$W/$torrent"
+    if [ -n "$magnet" ]; then
+        pair="$pair (magnet)"
+        what=$($PY "$HERE/lt_torrent.py" make_magnet "$W/$torrent" | $PY -c 'import json,sys; print(json.load(sys.stdin)["uri"])')
+    fi
     t0=$($PY -c 'import time; print(time.time())')
     start "$sn" $(driver "$s") seed "$W/$torrent" "$W/data" --work "$W/$sn.work"
     if ! wait_for "$sn" ready 60; then result "$pair" 1 "$t0" "seeder: $LINE"; stop "$sn"; return; fi
     port=$(field "$LINE" port)
     mkdir -p "$W/$ln.dl"
-    start "$ln" $(driver "$l") leech "$W/$torrent" "$W/$ln.dl" --peer "127.0.0.1:$port" --work "$W/$ln.work"
+    start "$ln" $(driver "$l") leech "$what" "$W/$ln.dl" --peer "127.0.0.1:$port" --work "$W/$ln.work"
     if wait_for "$ln" done 120; then
         detail="leecher: $(field "$LINE" seconds) s after it got the peer, $(field "$LINE" bytes) bytes ($torrent)"
         if cmp -s "$W/data/payload.bin" "$W/$ln.dl/payload.bin"; then result "$pair" 0 "$t0" "$detail"
@@ -171,6 +177,8 @@ run_pair() {
         aria2-lt) direct aria2 lt v1.torrent ;;
         qbt-lt) direct qbt lt hybrid.torrent ;;
         lt-qbt) direct lt qbt hybrid.torrent ;;
+        lt-aria2-magnet) direct lt aria2 v1.torrent magnet ;;
+        lt-qbt-magnet) direct lt qbt hybrid.torrent magnet ;;
         # transmission 3.00 rejects hybrid torrents ("invalid or corrupt torrent file"): v1-only
         lt-transmission-opentracker) via_opentracker lt transmission v1.torrent ;;
         transmission-lt) direct transmission lt v1.torrent ;;
@@ -181,7 +189,8 @@ run_pair() {
 echo "== BitTorrent clients on 127.0.0.1, $SIZE bytes: $(aria2c --version | head -n1), $(qbittorrent-nox --version),"\
      "$(transmission-daemon --version 2>&1 | head -n1), libtorrent $($PY -c 'import libtorrent; print(libtorrent.__version__)')"
 PAIRS=("$@")
-[ ${#PAIRS[@]} -gt 0 ] || PAIRS=(lt-aria2 aria2-lt qbt-lt lt-qbt lt-transmission-opentracker transmission-lt)
+[ ${#PAIRS[@]} -gt 0 ] || PAIRS=(lt-aria2 aria2-lt qbt-lt lt-qbt lt-aria2-magnet lt-qbt-magnet lt-transmission-opentracker
+                                 transmission-lt)
 for p in "${PAIRS[@]}"; do run_pair "$p"; done
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
