@@ -8,7 +8,9 @@ Uniform interface of every driver:
          [--work DIR]   (scratch dir for the client's profile/config/logs; default: a new temp dir, removed on exit)
 
 stdout, one JSON object per line (flushed):
-  {"ready": true, "port": P, "client": NAME, ...}     once, when the client listens (seed: once it seeds)
+  {"ready": true, "port": P, "client": NAME, "pid": PID, ...}
+                                                       once, when the client listens (seed: once it seeds);
+                                                       PID = the process doing the work (CPU accounting)
   {"progress": f, "rate": B/s, "peers": n, ...}       about once per second
   {"done": true, "seconds": S, "bytes": N}             leech, once complete; S = wall clock from the moment the
                                                        leecher was given its first peer (or its torrent, if the
@@ -221,6 +223,7 @@ class Driver:
     total, seeding, error?), connect(host, port), stop()."""
     name = "?"
     poll_interval = 0.2     # status() polling period while leeching (after done / when seeding: once a second)
+    kill_grace = 3.0        # seconds between SIGTERM and SIGKILL of the client's process group
 
     def __init__(self, args):
         self.args = args
@@ -309,6 +312,8 @@ class Driver:
         try:
             ready = self.start()
             ready = dict({"ready": True, "client": self.name}, **ready)
+            # the process doing the work (for CPU accounting): the client child, or this driver (libtorrent)
+            ready.setdefault("pid", self.children[0].pid if self.children else os.getpid())
             emit(ready)
             if self.args.mode == "leech" and self.args.peers:
                 for h, p in self.args.peers:
@@ -324,7 +329,7 @@ class Driver:
                 self.stop()
             except Exception as e:  # noqa: BLE001
                 log("stop failed:", e)
-            self.kill_children()
+            self.kill_children(self.kill_grace)
             if self.own_work:
                 shutil.rmtree(self.work, ignore_errors=True)
         return rc

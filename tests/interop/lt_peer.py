@@ -39,7 +39,8 @@ class LtPeer(btdriver.Driver):
             "enable_incoming_utp": False,
             "enable_outgoing_utp": False,
             "allow_multiple_connections_per_ip": True,
-            "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
+            "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
+                          | lt.alert.category_t.tracker_notification,
         })
         self.ses = lt.session(settings)
         if a.is_magnet:
@@ -53,8 +54,8 @@ class LtPeer(btdriver.Driver):
         if not a.pex:
             flags |= lt.torrent_flags.disable_pex
         atp.flags = flags
-        for t in a.tracker:
-            atp.trackers.append(t)
+        if a.tracker:   # the binding returns a copy of the list: assign, do not append
+            atp.trackers = list(atp.trackers) + list(a.tracker)
         self.h = self.ses.add_torrent(atp)
         if a.tracker and a.mode == "leech":
             self.peer_given()
