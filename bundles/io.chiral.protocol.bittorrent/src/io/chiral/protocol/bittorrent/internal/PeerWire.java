@@ -455,7 +455,7 @@ public final class PeerWire {
      * is there, so the buffer must be able to hold {@code 4 + maxMessage} bytes. The decoder is stateful (it knows
      * whether the first message was sent and what was negotiated) and not thread-safe.
      *
-     * <p>Beyond the per-message checks it enforces: Bitfield, HaveAll and HaveNone only as the first message (a
+     * <p>Beyond the per-message checks it enforces: HaveAll and HaveNone only as the first message (a
      * keep-alive or BEP 10 extended messages may precede them, as libtorrent 2.0 sends those first); the
      * Fast messages only when both sides advertised BEP 6; Extended only when both advertised BEP 10.
      */
@@ -526,7 +526,8 @@ public final class PeerWire {
 
         /** Rejects a length that cannot be right for {@code id}, before the body is awaited or allocated. */
         private void checkLength(int id, int length) throws TorrentException {
-            if (id == BITFIELD || id == HAVE_ALL || id == HAVE_NONE) {
+            // a late bitfield is tolerated (aria2 1.36 sends one after its first pieces); the session merges it
+            if (id == HAVE_ALL || id == HAVE_NONE) {
                 if (!first) {
                     throw new TorrentException("message " + id + " is only allowed first");
                 }

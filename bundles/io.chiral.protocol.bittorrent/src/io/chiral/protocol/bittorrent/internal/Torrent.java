@@ -613,8 +613,20 @@ final class Torrent implements TransferHandle {
     }
 
     private void onPieces(Peer p, PeerWire.Bitfield bf, boolean all) throws TorrentException {
+        if (p.gotPieces && bf != null) {
+            // a late bitfield (aria2 sends one after its first pieces): what it adds counts like have messages
+            if (meta != null && bf.length() != PeerWire.bitfieldLength(meta.pieceCount())) {
+                throw new TorrentException("bitfield of " + bf.length() + " bytes for " + meta.pieceCount() + " pieces");
+            }
+            for (int i = 0; i < bf.length() * 8; i++) {
+                if (bf.has(i)) {
+                    onHave(p, i);
+                }
+            }
+            return;
+        }
         if (p.gotPieces) {
-            throw new TorrentException("second bitfield / have-all / have-none");
+            throw new TorrentException("have-all / have-none after the peer's pieces were known");
         }
         p.gotPieces = true;
         if (all) {
