@@ -504,7 +504,7 @@ public final class PeerWire {
             }
             int id = in.get(p + 4) & 0xff;
             checkLength(id, length);
-            if (in.remaining() < 4 + length) {
+            if (in.remaining() - 4 < length) { // not 4 + length: that overflows for a maxMessage near 2^31
                 return null;
             }
             in.position(p + 5);

@@ -100,7 +100,7 @@ public final class PeerWireCodec extends ByteToMessageCodec<Object> {
             if (m != null) {
                 in.skipBytes(view.position() - start);
                 out.add(m);
-            } else if (in.readableBytes() > 4 + limits.maxMessage()) {
+            } else if (in.readableBytes() - 4 > limits.maxMessage()) {
                 throw new TorrentException("more than " + (4 + limits.maxMessage()) + " bytes buffered");
             }
         } catch (TorrentException e) {

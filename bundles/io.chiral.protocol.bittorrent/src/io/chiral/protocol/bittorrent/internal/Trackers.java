@@ -125,15 +125,39 @@ public final class Trackers {
         return new Result(interval, seeders, leechers, List.copyOf(peers));
     }
 
-    /** Only numeric addresses are taken from a tracker: no name lookups on a tracker's say-so. */
+    /**
+     * Only numeric addresses are taken from a tracker: no name lookups on a tracker's say-so. IPv4 is parsed here
+     * (InetAddress.getByName resolves a dotted quad with an octet above 255, such as {@code 10.2.403.1}, through
+     * DNS); an IPv6 literal must start with a hex digit or ':', which InetAddress parses without a lookup.
+     */
     private static void literal(String ip, int port, List<InetSocketAddress> into) {
-        if (ip.matches("\\d{1,3}(\\.\\d{1,3}){3}") || (ip.indexOf(':') >= 0 && ip.matches("[0-9a-fA-F:.]+"))) {
-            try {
+        try {
+            byte[] v4 = ipv4(ip);
+            if (v4 != null) {
+                into.add(new InetSocketAddress(InetAddress.getByAddress(v4), port));
+            } else if (ip.indexOf(':') >= 0 && ip.matches("[0-9a-fA-F:][0-9a-fA-F:.]*")) {
                 into.add(new InetSocketAddress(InetAddress.getByName(ip), port));
-            } catch (UnknownHostException e) {
-                // not an address after all
             }
+        } catch (UnknownHostException e) {
+            // not an address after all
         }
+    }
+
+    /** The 4 bytes of a dotted-quad IPv4 address with decimal octets 0..255, or null. */
+    static byte[] ipv4(String s) {
+        if (!s.matches("\\d{1,3}(\\.\\d{1,3}){3}")) {
+            return null;
+        }
+        String[] parts = s.split("\\.");
+        byte[] out = new byte[4];
+        for (int i = 0; i < 4; i++) {
+            int octet = Integer.parseInt(parts[i]);
+            if (octet > 255) {
+                return null;
+            }
+            out[i] = (byte) octet;
+        }
+        return out;
     }
 
     // ---- UDP (BEP 15) ----

@@ -193,6 +193,16 @@ class PeerWireTest {
     }
 
     @Test
+    void aLengthNearTheIntLimitWaitsInsteadOfOverflowing() throws Exception {
+        // tests/io.chiral.fuzz PeerWireFuzzTestInputs: with maxMessage near 2^31, 4 + length overflowed to a negative
+        // count, so the decoder went on without the body and failed with an IllegalArgumentException
+        Limits huge = new Limits(Integer.MAX_VALUE, PeerWire.BLOCK, Limits.UNKNOWN_PIECES);
+        ByteBuffer in = ByteBuffer.wrap(raw(Integer.MAX_VALUE - 2, 99, 1, 2, 3));
+        assertNull(new Decoder(huge, false, false).next(in), "waits for the body");
+        assertEquals(0, in.position());
+    }
+
+    @Test
     void lengthPrefixesAreCheckedBeforeTheBodyArrives() throws Exception {
         // only the 5 header bytes present: the length must already be judged
         rejected(LIMITS, raw(0x7fffffff, PeerWire.PIECE));

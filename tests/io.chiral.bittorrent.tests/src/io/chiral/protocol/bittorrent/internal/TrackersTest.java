@@ -136,6 +136,30 @@ public class TrackersTest {
     }
 
     @Test
+    void dictionaryPeerAddressesAreParsedNotResolved() throws Exception {
+        // found by Jazzer (tests/io.chiral.fuzz, TrackerFuzzTestInputs): a dotted quad with an octet above 255 went
+        // to InetAddress.getByName, which sent it to DNS; IPv4 is now parsed here and such an address dropped
+        assertEquals(List.of(1, 2, 3, -1), java.util.Arrays.stream(box(Trackers.ipv4("1.2.3.255"))).toList());
+        assertEquals(null, Trackers.ipv4("10.2.403.00"));
+        assertEquals(null, Trackers.ipv4("256.0.0.1"));
+        assertEquals(null, Trackers.ipv4("1.2.3"));
+        assertEquals(null, Trackers.ipv4("::1"));
+        Trackers.Result r = Trackers.parseHttp(Bencode.encode(Map.of("peers", List.of(
+                Map.of("ip", "10.2.403.00", "port", 7000L), Map.of("ip", "010.002.003.004", "port", 7001L),
+                Map.of("ip", ".1::", "port", 7002L), Map.of("ip", "2001:db8::1", "port", 7003L)))));
+        assertEquals(List.of(new InetSocketAddress("10.2.3.4", 7001), new InetSocketAddress("2001:db8::1", 7003)),
+                r.peers());
+    }
+
+    private static Integer[] box(byte[] b) {
+        Integer[] out = new Integer[b.length];
+        for (int i = 0; i < b.length; i++) {
+            out[i] = (int) b[i];
+        }
+        return out;
+    }
+
+    @Test
     void hostileAnswersAreRefused() throws Exception {
         assertThrows(TorrentException.class, () -> Trackers.parseHttp("garbage".getBytes(StandardCharsets.US_ASCII)));
         assertThrows(TorrentException.class, () -> Trackers.parseHttp(Bencode.encode(Map.of("peers", new byte[7]))));
