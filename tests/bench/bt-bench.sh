@@ -12,7 +12,7 @@
 #   seed TORRENT DATA_DIR -> {"ready":true,"port":P,"pid":PID}; leech TORRENT SAVE_DIR -> {"ready":true,...};
 #   stdin {"connect":"127.0.0.1:P"} -> ... {"done":true,"seconds":S,"bytes":N}; stdin EOF -> exit.
 # Clients: lt (tests/interop/lt_peer.py), aria2, qbt (tests/interop/*_peer.py; aria2 needs --v1-only), chiral
-# (NOT IMPLEMENTED YET: see driver_chiral below).
+# (tests/interop/chiral_peer.py: a `chiral daemon` per side; "seconds" is the node's own transfer time).
 # The default piece length is libtorrent's automatic choice (512 KiB for 1 GiB with libtorrent 2.0.8).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -57,13 +57,7 @@ trap 'exit 130' INT TERM
 driver_lt() { echo "$PY $INTEROP/lt_peer.py"; }
 driver_aria2() { echo "$PY $INTEROP/aria2_peer.py"; }
 driver_qbt() { echo "$PY $INTEROP/qbt_peer.py"; }
-driver_chiral() {
-    # TODO(chiral): NOT IMPLEMENTED YET.  Print the command of a Chiral BitTorrent driver that speaks the same
-    # JSON-lines interface (modes seed/leech, {"ready":true,"port":P,"pid":JVM_PID}, {"connect":...},
-    # {"done":true,"seconds":S,"bytes":N}, exit on stdin EOF), e.g. "$ROOT/chiral bt-peer", and return 0.
-    # "pid" must be the process that does the work (the JVM), for the CPU figures.
-    return 1
-}
+driver_chiral() { echo "$PY $INTEROP/chiral_peer.py"; }
 
 # ---- process plumbing (stdin of each driver is a FIFO held open here; EOF makes it quit)
 start() {   # start NAME CMD...
@@ -171,5 +165,20 @@ for pair in dict.fromkeys(r["pair"] for r in rows):
     print(json.dumps({"pair": pair, "median_of": len(rs), "mb_per_s": round(med("mb_per_s"), 1),
                       "seeder_cpu_s_per_gib": round(med("seeder_cpu_s_per_gib"), 3),
                       "leecher_cpu_s_per_gib": round(med("leecher_cpu_s_per_gib"), 3)}))
+# ratios against libtorrent -> libtorrent in this same run (rate: higher is better; CPU: lower is better)
+meds = {}
+for pair in dict.fromkeys(r["pair"] for r in rows):
+    rs = [r for r in rows if r["pair"] == pair]
+    meds[pair] = {k: statistics.median(r[k] for r in rs)
+                  for k in ("mb_per_s", "seeder_cpu_s_per_gib", "leecher_cpu_s_per_gib")}
+if "lt-lt" in meds:
+    base = meds["lt-lt"]
+    for pair, m in meds.items():
+        if pair == "lt-lt":
+            continue
+        ratio = m["mb_per_s"] / base["mb_per_s"]
+        print(f"ratio {pair} / lt-lt: rate {ratio:.2f}x | CPU per GiB seeder {m['seeder_cpu_s_per_gib'] / base['seeder_cpu_s_per_gib']:.2f}x,"
+              f" leecher {m['leecher_cpu_s_per_gib'] / base['leecher_cpu_s_per_gib']:.2f}x")
+        print(json.dumps({"ratio": f"{pair}/lt-lt", "rate": round(ratio, 3)}))
 PY
 exit $status
