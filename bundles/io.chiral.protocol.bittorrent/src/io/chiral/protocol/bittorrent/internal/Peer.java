@@ -91,9 +91,24 @@ final class Peer extends ChannelInboundHandlerAdapter {
         return new InetSocketAddress(remote.getAddress(), listenPort);
     }
 
+    private String label;
+
     String label() {
-        return remote == null ? "?" : remote.getAddress().getHostAddress() + ":" + remote.getPort();
+        if (label == null && remote != null) {
+            label = remote.getAddress().getHostAddress() + ":" + remote.getPort();
+        }
+        return label == null ? "?" : label;
     }
+
+    /** {@code bittorrent://host:port}, the key of this peer in a transfer's per-source statistics. */
+    String sourceLabel() {
+        if (sourceLabel == null) {
+            sourceLabel = "bittorrent://" + label();
+        }
+        return sourceLabel;
+    }
+
+    private String sourceLabel;
 
     /** Display name: the BEP 10 {@code v}, else decoded from an Azureus-style peer id. */
     String clientName() {

@@ -237,7 +237,10 @@ final class Picker {
      * not expect (not in progress, misaligned, wrong length, already received) is ignored and reported through
      * {@code unexpected}.
      */
-    Partial receive(int piece, int begin, byte[] block, Object from, boolean[] unexpected) {
+    Partial receive(PeerWire.Piece pc, Object from, boolean[] unexpected) {
+        int piece = pc.index();
+        int begin = pc.begin();
+        int length = pc.length();
         unexpected[0] = false;
         Partial p = partial.get(piece);
         if (p == null || begin % PeerWire.BLOCK != 0 || begin >= p.data.length) {
@@ -245,14 +248,14 @@ final class Picker {
             return null;
         }
         int b = begin / PeerWire.BLOCK;
-        if (block.length != p.block(b).length()) {
+        if (length != p.block(b).length()) {
             unexpected[0] = true;
             return null;
         }
         if (p.received.get(b)) {
             return null; // end-game duplicate
         }
-        System.arraycopy(block, 0, p.data, begin, block.length);
+        pc.copyTo(p.data, begin);
         p.received.set(b);
         p.from[b] = from;
         p.receivedCount++;

@@ -801,7 +801,7 @@ final class Torrent implements TransferHandle {
             throw new TorrentException("piece before metadata");
         }
         boolean[] unexpected = new boolean[1];
-        Picker.Partial done = picker.receive(pc.index(), pc.begin(), pc.block(), p, unexpected);
+        Picker.Partial done = picker.receive(pc, p, unexpected);
         if (unexpected[0] && !asked) {
             if (++p.badPieces > 20) {
                 throw new TorrentException("keeps sending blocks we did not ask for");
@@ -810,7 +810,7 @@ final class Torrent implements TransferHandle {
         }
         p.downloaded += pc.length();
         p.lastBlockNanos = System.nanoTime();
-        bytesPerSource.merge("bittorrent://" + p.label(), (long) pc.length(), Long::sum);
+        bytesPerSource.merge(p.sourceLabel(), (long) pc.length(), Long::sum);
         if (asked) {
             // end-game: whoever else was asked for this block need not send it
             for (Peer q : peers) {
