@@ -49,6 +49,7 @@ import io.chiral.api.FileMetadata;
 import io.chiral.api.NodeKey;
 import io.chiral.api.PeerInfo;
 import io.chiral.api.PeerStatus;
+import io.chiral.api.ProtocolManager;
 import io.chiral.api.TransferHandle;
 import io.chiral.bencode.Bencode;
 import io.chiral.bencode.BencodeException;
@@ -119,6 +120,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private final NetService net;
     private final ContentStore store;
     private volatile NodeKey nodeKey;
+    private volatile ProtocolManager manager;
     private final Path stateDir;
     private final Path downloadDir;
     private final InetAddress bind;
@@ -253,6 +255,18 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     void unsetDht(Dht d) {
         if (dht == d) {
             dht = null;
+        }
+    }
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void setManager(ProtocolManager m) {
+        manager = m;
+    }
+
+    void unsetManager(ProtocolManager m) {
+        if (manager == m) {
+            manager = null;
         }
     }
 
@@ -394,6 +408,9 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
 
     @Override
     public void dhtLookup(Torrent torrent) {
+        if (downloads.containsKey(torrent.hex()) && !torrent.complete() && torrent.seedFile() == null) {
+            chiralLookup(torrent);
+        }
         Dht d = dht;
         if (d == null || !active) {
             return;
@@ -405,6 +422,69 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
             }
             if (port > 0) {
                 d.announce(ih, port);
+            }
+        });
+    }
+
+    /**
+     * Dual lookup: {@code info_hash_idx::<btih>} in the Chiral DHT names the CID; its providers' BitTorrent addresses
+     * become peers of the torrent and their HTTP addresses Chiral sources of its pieces.
+     */
+    private void chiralLookup(Torrent torrent) {
+        ContentDirectory d = directory;
+        if (d == null || !active) {
+            return;
+        }
+        NodeKey k = nodeKey;
+        String self = k == null ? "" : k.nodeId();
+        d.byInfoHash(torrent.hex()).thenAccept(found -> found.ifPresent(cid -> d.providers(cid).thenAccept(list -> {
+            for (ContentDirectory.Provider p : list) {
+                if (p.nodeId().equals(self) || !p.complete()) {
+                    continue;
+                }
+                List<InetSocketAddress> bt = new ArrayList<>();
+                for (String a : p.protocols().getOrDefault(NAME, List.of())) {
+                    try {
+                        PeerInfo pi = PeerInfo.parse(a, NAME);
+                        bt.add(new InetSocketAddress(pi.host(), pi.port()));
+                    } catch (IllegalArgumentException e) {
+                        // a bad address in someone's record: skip it
+                    }
+                }
+                torrent.addPeers(bt, "chiral-dht");
+                for (String a : p.protocols().getOrDefault("http", List.of())) {
+                    httpSource(torrent, cid, a);
+                }
+            }
+        }))).exceptionally(e -> {
+            LOG.fine(() -> "torrent " + torrent.name() + ": info_hash_idx lookup failed: " + e);
+            return null;
+        });
+    }
+
+    private void httpSource(Torrent torrent, FileId cid, String address) {
+        ProtocolManager pm = manager;
+        ContentProtocol http = pm == null ? null : pm.protocol("http").orElse(null);
+        if (http == null) {
+            return;
+        }
+        PeerInfo peer;
+        try {
+            peer = PeerInfo.parse(address, "http");
+        } catch (IllegalArgumentException e) {
+            return;
+        }
+        if (torrent.hasChiralSource(peer.label())) {
+            return;
+        }
+        http.metadata(cid, peer).whenComplete((meta, e) -> {
+            if (meta == null || !meta.id().equals(cid)) {
+                return;
+            }
+            try {
+                torrent.addChiralSource(new ChiralSource(http.openSource(meta, peer), meta));
+            } catch (RuntimeException ex) {
+                LOG.fine(() -> "cannot open " + peer.label() + ": " + ex);
             }
         });
     }

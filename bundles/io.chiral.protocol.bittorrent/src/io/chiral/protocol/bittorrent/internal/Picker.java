@@ -243,8 +243,12 @@ final class Picker {
         int length = pc.length();
         unexpected[0] = false;
         Partial p = partial.get(piece);
-        if (p == null || begin % PeerWire.BLOCK != 0 || begin >= p.data.length) {
-            unexpected[0] = p == null && !have.get(piece) ? true : unexpected[0];
+        if (p == null) {
+            unexpected[0] = !have.get(piece); // a late end-game copy of a piece we have is fine; anything else is not
+            return null;
+        }
+        if (begin % PeerWire.BLOCK != 0 || begin >= p.data.length) {
+            unexpected[0] = true;
             return null;
         }
         int b = begin / PeerWire.BLOCK;

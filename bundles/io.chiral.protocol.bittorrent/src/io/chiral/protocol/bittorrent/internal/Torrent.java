@@ -92,6 +92,8 @@ final class Torrent implements TransferHandle {
     private BitSet metadataHave;
     private final Map<Integer, Long> metadataAsked = new HashMap<>();
 
+    private final List<ChiralSource> chiralSources = new ArrayList<>();
+    private final Map<ChiralSource, Set<Picker.Block>> chiralAsked = new HashMap<>();
     private ScheduledFuture<?> ticker;
     private long ticks;
     private Peer optimistic;
@@ -266,6 +268,10 @@ final class Torrent implements TransferHandle {
                 ticker.cancel(false);
             }
             all = new ArrayList<>(peers);
+            for (ChiralSource c : chiralSources) {
+                c.source.close();
+            }
+            chiralSources.clear();
         }
         if (!trackers().isEmpty() && meta != null && !paused) {
             session.announce(this, Trackers.Event.STOPPED, trackers());
@@ -872,14 +878,19 @@ final class Torrent implements TransferHandle {
             ban(only, "sent piece " + done.index + " that failed its SHA-1 check");
             return;
         }
+        if (senders.size() == 1 && senders.iterator().next() instanceof ChiralSource only) {
+            dropChiral(only, "its chunks made piece " + done.index + " fail its SHA-1 check");
+            return;
+        }
         Map<Integer, String[]> record = new HashMap<>();
         for (int b = 0; b < done.blocks(); b++) {
             Picker.Block bl = done.block(b);
             MessageDigest d = newSha1();
             d.update(done.data, bl.begin(), bl.length());
-            Peer from = (Peer) done.from[b];
+            Object from = done.from[b];
+            String who = from instanceof Peer fp ? fp.label() : from == null ? "" : from.toString();
             // no guessing who lied: smart-ban compares these blocks with the good copy once the piece passes
-            record.put(b, new String[] {from == null ? "" : from.label(), HexFormat.of().formatHex(d.digest())});
+            record.put(b, new String[] {who, HexFormat.of().formatHex(d.digest())});
         }
         if (failedBlocks.size() < 256) {
             failedBlocks.put(done.index, record);
@@ -1080,6 +1091,11 @@ final class Torrent implements TransferHandle {
                 + m.pieceCount() + " pieces");
         dirty = true;
         session.changed(this);
+        for (ChiralSource c : new ArrayList<>(chiralSources)) {
+            if (!fits(c)) {
+                dropChiral(c, "its file (" + c.file.size() + " bytes) is not this torrent's content");
+            }
+        }
         for (Peer q : new ArrayList<>(peers)) {
             q.codec.pieceCount(m.pieceCount());
             if (q.has.length() > m.pieceCount()) {
@@ -1120,6 +1136,124 @@ final class Torrent implements TransferHandle {
         }
     }
 
+    // ---- Chiral providers (dual lookup: info_hash_idx::<btih> -> CID -> providers over HTTP) ----
+
+    /** Adds a Chiral provider of this torrent's content; ignored when it is known already or does not fit. */
+    synchronized void addChiralSource(ChiralSource c) {
+        if (stopped || chiralSources.stream().anyMatch(x -> x.label.equals(c.label))
+                || bannedLabels.contains(c.label) || (meta != null && !fits(c))) {
+            c.source.close();
+            return;
+        }
+        chiralSources.add(c);
+        chiralAsked.put(c, new HashSet<>());
+        LOG.info("torrent " + name() + ": Chiral provider " + c.label + " found through info_hash_idx");
+        feedChiral(c);
+    }
+
+    synchronized boolean hasChiralSource(String label) {
+        return chiralSources.stream().anyMatch(x -> x.label.equals(label));
+    }
+
+    private boolean fits(ChiralSource c) {
+        return meta.singleFile() && meta.totalLength() == c.file.size();
+    }
+
+    private void dropChiral(ChiralSource c, String why) {
+        if (c.dropped) {
+            return;
+        }
+        c.dropped = true;
+        chiralSources.remove(c);
+        Set<Picker.Block> asked = chiralAsked.remove(c);
+        if (asked != null && picker != null) {
+            asked.forEach(picker::abandon);
+        }
+        c.source.close();
+        dropped.put(c.label, why);
+        if (why.contains("SHA")) {
+            bannedLabels.add(c.label);
+        }
+        LOG.warning("torrent " + name() + ": dropped Chiral provider " + c.label + ": " + why);
+    }
+
+    /** Asks a Chiral provider for the chunks under the next blocks the picker hands out (two batches in flight). */
+    private void feedChiral(ChiralSource c) {
+        if (c.dropped || picker == null || paused || picker.complete() || c.inFlight >= 2) {
+            return;
+        }
+        Set<Picker.Block> mine = chiralAsked.get(c);
+        int perBatch = Math.max(1, c.file.chunkSize() / PeerWire.BLOCK) * 2;
+        List<Picker.Block> blocks = picker.pick(null, perBatch, mine);
+        if (blocks.isEmpty()) {
+            return;
+        }
+        mine.addAll(blocks);
+        c.inFlight++;
+        java.util.TreeMap<Integer, CompletableFuture<java.nio.ByteBuffer>> chunks = new java.util.TreeMap<>();
+        for (Picker.Block b : blocks) {
+            long from = (long) b.piece() * meta.pieceLength() + b.begin();
+            for (int i = c.firstChunk(from); i <= c.lastChunk(from + b.length()); i++) {
+                chunks.computeIfAbsent(i, k -> c.source.fetchChunk(k).toCompletableFuture());
+            }
+        }
+        CompletableFuture.allOf(chunks.values().toArray(new CompletableFuture<?>[0])).whenComplete((v, e) ->
+                chiralDelivered(c, blocks, chunks, e));
+    }
+
+    private synchronized void chiralDelivered(ChiralSource c, List<Picker.Block> blocks,
+            Map<Integer, CompletableFuture<java.nio.ByteBuffer>> chunks, Throwable error) {
+        c.inFlight--;
+        Set<Picker.Block> mine = chiralAsked.get(c);
+        if (mine != null) {
+            blocks.forEach(mine::remove);
+        }
+        if (c.dropped || picker == null || stopped) {
+            return;
+        }
+        if (error != null) {
+            blocks.forEach(picker::abandon);
+            if (++c.failures >= 3) {
+                dropChiral(c, "failed: " + error.getMessage());
+            }
+            return;
+        }
+        for (Map.Entry<Integer, CompletableFuture<java.nio.ByteBuffer>> e : chunks.entrySet()) {
+            if (!c.verify(e.getKey(), e.getValue().join())) {
+                blocks.forEach(picker::abandon);
+                dropChiral(c, "served chunk " + e.getKey() + " that does not match its SHA-256");
+                return;
+            }
+        }
+        boolean[] unexpected = new boolean[1];
+        for (Picker.Block b : blocks) {
+            byte[] data = new byte[b.length()];
+            long from = (long) b.piece() * meta.pieceLength() + b.begin();
+            int done = 0;
+            while (done < data.length) {
+                long at = from + done;
+                int chunk = (int) (at / c.file.chunkSize());
+                java.nio.ByteBuffer buf = chunks.get(chunk).join().duplicate();
+                int off = (int) (at - (long) chunk * c.file.chunkSize());
+                int n = Math.min(data.length - done, buf.remaining() - off);
+                buf.position(buf.position() + off);
+                buf.get(data, done, n);
+                done += n;
+            }
+            Picker.Partial complete = picker.receive(new PeerWire.Piece(b.piece(), b.begin(), data), c, unexpected);
+            if (!unexpected[0]) {
+                bytesPerSource.merge(c.label, (long) data.length, Long::sum);
+            }
+            if (complete != null) {
+                pieceComplete(complete);
+                if (picker.complete() || c.dropped) {
+                    return;
+                }
+            }
+        }
+        feedChiral(c);
+    }
+
     // ---- periodic work ----
 
     private void tickSafely() {
@@ -1150,6 +1284,9 @@ final class Torrent implements TransferHandle {
                     continue;
                 }
                 fill(p);
+            }
+            for (ChiralSource c : new ArrayList<>(chiralSources)) {
+                feedChiral(c);
             }
             if (ticks % 10 == 1) {
                 choke();
