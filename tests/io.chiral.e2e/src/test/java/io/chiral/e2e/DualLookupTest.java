@@ -1,0 +1,63 @@
+package io.chiral.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.google.gson.JsonObject;
+
+/**
+ * Dual lookup through the Chiral DHT: a node that shares a file as a torrent publishes
+ * {@code info_hash_idx::<btih>} → CID, so a bare magnet link (no tracker, no peer, no mainline DHT) resolves on
+ * another node to the Chiral providers of that CID, whose HTTP and BitTorrent addresses serve the pieces.
+ */
+class DualLookupTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void aBareMagnetLinkFindsItsSourcesThroughInfoHashIdx() throws Exception {
+        Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "paper.pdf", 3L * 1024 * 1024 + 17, 71);
+        try (Node a = Node.start(tmp.resolve("a"))) {
+            Node b = Node.start(tmp.resolve("b"), "--bootstrap", a.dhtAddress("chiral"));
+            try (b) {
+                a.awaitProtocol("bittorrent");
+                b.awaitProtocol("bittorrent");
+                Node.Result added = a.run("add", "--protocol", "bittorrent", file.toString()).ok();
+                String magnet = added.lastLine();
+                String btih = magnet.substring(20, 60);
+                String cid = Node.sha256(file);
+
+                // the record is signed by a and found from b
+                String key = "info_hash_idx::" + btih;
+                String records = "";
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (System.nanoTime() < deadline && !records.contains(cid)) {
+                    Node.Result r = b.run("dht", "get", key);
+                    records = r.out() + r.err();
+                    Thread.sleep(300);
+                }
+                assertTrue(records.contains(cid), "info_hash_idx record from b: " + records);
+
+                JsonObject r = b.run("--json", "get", "magnet:?xt=urn:btih:" + btih, "-o", tmp.resolve("out").toString())
+                        .ok().json();
+                assertEquals("COMPLETED", r.get("state").getAsString(), r.toString());
+                assertEquals(-1L, Files.mismatch(file, Path.of(r.get("output").getAsString())));
+                assertEquals(cid, r.get("cid").getAsString());
+                JsonObject per = r.getAsJsonObject("bytesPerSource");
+                long total = per.entrySet().stream().mapToLong(e -> e.getValue().getAsLong()).sum();
+                assertTrue(total >= Files.size(file), r.toString());
+                String http = a.httpAddress();
+                String bt = a.btAddress();
+                assertTrue(per.keySet().stream().allMatch(k -> k.endsWith(http) || k.endsWith(bt)),
+                        "every byte came from a, found through the Chiral DHT: " + per);
+            }
+        }
+    }
+}
