@@ -65,6 +65,8 @@ final class Picker {
     private final Map<Integer, Partial> partial = new LinkedHashMap<>();
     private final Random random;
     private int maxPartial;
+    /** Whether the last {@link #receive} kept the block (false for duplicates and unexpected blocks). */
+    boolean stored;
     private int seeds;
 
     Picker(Metainfo meta, Random random, int maxPartial) {
@@ -238,6 +240,7 @@ final class Picker {
      * {@code unexpected}.
      */
     Partial receive(PeerWire.Piece pc, Object from, boolean[] unexpected) {
+        stored = false;
         int piece = pc.index();
         int begin = pc.begin();
         int length = pc.length();
@@ -260,6 +263,7 @@ final class Picker {
             return null; // end-game duplicate
         }
         pc.copyTo(p.data, begin);
+        stored = true;
         p.received.set(b);
         p.from[b] = from;
         p.receivedCount++;

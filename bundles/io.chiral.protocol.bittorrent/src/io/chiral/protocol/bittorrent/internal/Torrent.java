@@ -816,7 +816,9 @@ final class Torrent implements TransferHandle {
         }
         p.downloaded += pc.length();
         p.lastBlockNanos = System.nanoTime();
-        bytesPerSource.merge(p.sourceLabel(), (long) pc.length(), Long::sum);
+        if (picker.stored) {
+            bytesPerSource.merge(p.sourceLabel(), (long) pc.length(), Long::sum);
+        }
         if (asked) {
             // end-game: whoever else was asked for this block need not send it
             for (Peer q : peers) {
@@ -1094,6 +1096,8 @@ final class Torrent implements TransferHandle {
         for (ChiralSource c : new ArrayList<>(chiralSources)) {
             if (!fits(c)) {
                 dropChiral(c, "its file (" + c.file.size() + " bytes) is not this torrent's content");
+            } else {
+                feedChiral(c);
             }
         }
         for (Peer q : new ArrayList<>(peers)) {
@@ -1241,7 +1245,7 @@ final class Torrent implements TransferHandle {
                 done += n;
             }
             Picker.Partial complete = picker.receive(new PeerWire.Piece(b.piece(), b.begin(), data), c, unexpected);
-            if (!unexpected[0]) {
+            if (picker.stored) {
                 bytesPerSource.merge(c.label, (long) data.length, Long::sum);
             }
             if (complete != null) {
@@ -1321,6 +1325,10 @@ final class Torrent implements TransferHandle {
                 if (ticks >= nextAnnounceTick && !trackers().isEmpty()) {
                     announce = true;
                     nextAnnounceTick = ticks + 1800;
+                }
+                if (peers.isEmpty() && chiralSources.isEmpty() && connecting.isEmpty() && !complete()
+                        && nextDhtTick > ticks + 10) {
+                    nextDhtTick = ticks + 10; // nobody to talk to: look again soon (every 10 s)
                 }
                 if (ticks >= nextDhtTick) {
                     dht = true;

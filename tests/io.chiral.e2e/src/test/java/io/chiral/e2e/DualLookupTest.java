@@ -57,6 +57,9 @@ class DualLookupTest {
                 String bt = a.btAddress();
                 assertTrue(per.keySet().stream().allMatch(k -> k.endsWith(http) || k.endsWith(bt)),
                         "every byte came from a, found through the Chiral DHT: " + per);
+                // the metadata comes over BitTorrent (ut_metadata); pieces also over HTTP, as Chiral chunks
+                assertTrue(per.has("http://" + http) && per.get("http://" + http).getAsLong() > 0,
+                        "a's HTTP address served chunks of the torrent: " + per);
             }
         }
     }
