@@ -331,8 +331,14 @@ public class DhtComponent implements Dht {
 
     @Override
     public CompletionStage<Lookup<List<InetSocketAddress>>> getPeers(byte[] infoHash) {
-        return node.lookup(NodeId.of(infoHash), io.chiral.dht.internal.Lookup.Kind.GET_PEERS, null)
-                .thenApply(r -> new Lookup<>(r.peers(), r.queried(), r.responded(), r.hops(), r.millis()));
+        NodeId target = NodeId.of(infoHash);
+        // what others answer, plus what was announced to this node itself (the lookup never asks itself)
+        return node.lookup(target, io.chiral.dht.internal.Lookup.Kind.GET_PEERS, null)
+                .thenCombine(node.localPeers(target), (r, local) -> {
+                    java.util.LinkedHashSet<InetSocketAddress> all = new java.util.LinkedHashSet<>(r.peers());
+                    all.addAll(local);
+                    return new Lookup<>(List.copyOf(all), r.queried(), r.responded(), r.hops(), r.millis());
+                });
     }
 
     @Override

@@ -650,6 +650,23 @@ public final class DhtNode implements AutoCloseable {
         }
     }
 
+    /** Live peers this node itself stores for {@code infoHash} (it is one of the DHT's nodes too). */
+    CompletableFuture<List<InetSocketAddress>> localPeers(NodeId infoHash) {
+        return onLoop(() -> {
+            List<InetSocketAddress> out = new ArrayList<>();
+            LinkedHashMap<InetSocketAddress, Long> set = peers.get(infoHash);
+            if (set != null) {
+                long now = now();
+                set.forEach((a, exp) -> {
+                    if (exp > now) {
+                        out.add(a);
+                    }
+                });
+            }
+            return CompletableFuture.completedFuture(out);
+        });
+    }
+
     private List<byte[]> peerValues(NodeId infoHash) {
         LinkedHashMap<InetSocketAddress, Long> set = peers.get(infoHash);
         if (set == null) {

@@ -421,7 +421,12 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                 torrent.addPeers(lookup.value(), "dht");
             }
             if (port > 0) {
-                d.announce(ih, port);
+                // nobody took the announce (the DHT is still joining): try again in 30 s rather than in 15 min
+                d.announce(ih, port).whenComplete((n, failure) -> {
+                    if (n == null || n == 0) {
+                        torrent.lookupAgainIn(30);
+                    }
+                });
             }
         });
     }

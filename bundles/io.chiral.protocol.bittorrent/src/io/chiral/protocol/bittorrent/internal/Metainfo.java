@@ -198,6 +198,84 @@ public record Metainfo(byte[] infoHash, byte[] infoHashV2, String name, int piec
     }
 
     /**
+     * A multi-file v1 torrent for the directory {@code dir}: every regular file below it, in sorted path order,
+     * hashed as one piece stream (no pad files; symbolic links and empty directories are left out).
+     */
+    public static byte[] createMulti(Path dir, int pieceLength, List<String> trackers, String createdBy) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException(dir + " is not a directory");
+        }
+        if (pieceLength <= 0 || pieceLength > MAX_PIECE_LENGTH) {
+            throw new IllegalArgumentException("piece length " + pieceLength + " out of range");
+        }
+        List<Path> files;
+        try (var walk = Files.walk(dir)) {
+            files = walk.filter(f -> Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS))
+                    .sorted(java.util.Comparator.comparing(f -> dir.relativize(f).toString())).toList();
+        }
+        if (files.isEmpty()) {
+            throw new IllegalArgumentException(dir + " has no files");
+        }
+        if (files.size() > MAX_FILES) {
+            throw new IllegalArgumentException(dir + " has more than " + MAX_FILES + " files");
+        }
+        MessageDigest sha1 = md("SHA-1");
+        java.io.ByteArrayOutputStream pieces = new java.io.ByteArrayOutputStream();
+        byte[] buf = new byte[pieceLength];
+        int filled = 0;
+        List<Object> fileList = new ArrayList<>();
+        for (Path f : files) {
+            long length = 0;
+            try (InputStream in = Files.newInputStream(f)) {
+                while (true) {
+                    int n = in.read(buf, filled, pieceLength - filled);
+                    if (n < 0) {
+                        break;
+                    }
+                    filled += n;
+                    length += n;
+                    if (filled == pieceLength) {
+                        pieces.writeBytes(sha1.digest(buf));
+                        filled = 0;
+                    }
+                }
+            }
+            List<Object> path = new ArrayList<>();
+            for (Path part : dir.relativize(f)) {
+                path.add(part.toString());
+            }
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("length", length);
+            entry.put("path", path);
+            fileList.add(entry);
+        }
+        if (filled > 0) {
+            sha1.update(buf, 0, filled);
+            pieces.writeBytes(sha1.digest());
+        }
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("files", fileList);
+        info.put("name", dir.getFileName().toString());
+        info.put("piece length", (long) pieceLength);
+        info.put("pieces", pieces.toByteArray());
+        Map<String, Object> top = new LinkedHashMap<>();
+        if (!trackers.isEmpty()) {
+            top.put("announce", trackers.get(0));
+            List<Object> tiers = new ArrayList<>();
+            for (String t : trackers) {
+                tiers.add(List.of(t));
+            }
+            top.put("announce-list", tiers);
+        }
+        if (createdBy != null) {
+            top.put("created by", createdBy);
+        }
+        top.put("creation date", System.currentTimeMillis() / 1000);
+        top.put("info", info);
+        return Bencode.encode(top);
+    }
+
+    /**
      * A piece length giving at most about 2,000 pieces: a power of two from 256 KiB (Chiral's chunk size, so pieces
      * and chunks share boundaries) to 16 MiB.
      */

@@ -1354,6 +1354,11 @@ final class Torrent implements TransferHandle {
         }
     }
 
+    /** The DHT lookup or announce reached nobody: repeat it in {@code seconds}. */
+    synchronized void lookupAgainIn(int seconds) {
+        nextDhtTick = Math.min(nextDhtTick, ticks + seconds);
+    }
+
     /** Called by the tracker client with the tracker's interval. */
     synchronized void announced(int intervalSeconds) {
         announceFailures = 0;

@@ -118,6 +118,34 @@ public class MetainfoTest {
     }
 
     @Test
+    void libtorrentReadsTheMultiFileTorrentsWeCreate() throws Exception {
+        Path dir = Files.createDirectories(work.resolve("multi").resolve("album"));
+        random(dir.resolve("01 intro.flac"), 300_001, 11);
+        random(Files.createDirectories(dir.resolve("bonus")).resolve("demo.flac"), 700_000, 12);
+        random(dir.resolve("cover.jpg"), 65_536, 13);
+        byte[] t = Metainfo.createMulti(dir, 256 * 1024, List.of("udp://127.0.0.1:6970"), "Chiral test");
+        Path torrent = Files.write(work.resolve("album.torrent"), t);
+        Metainfo m = Metainfo.parse(t);
+        assertEquals(3, m.files().size());
+        assertEquals(List.of("bonus", "demo.flac"), m.files().get(1).path(), "sorted, with directories");
+        JsonObject ref = lt("inspect", torrent.toString());
+        assertEquals(m.infoHashHex(), ref.get("info_hash_v1").getAsString());
+        assertEquals("album", ref.get("name").getAsString());
+        assertEquals(1_065_537, ref.get("total_size").getAsLong());
+        assertEquals(3, ref.getAsJsonArray("files").size());
+        // the pieces span file boundaries: the whole stream hashes to the torrent's pieces
+        java.io.ByteArrayOutputStream stream = new java.io.ByteArrayOutputStream();
+        for (String f : List.of("01 intro.flac", "bonus/demo.flac", "cover.jpg")) {
+            stream.writeBytes(Files.readAllBytes(dir.resolve(f)));
+        }
+        byte[] data = stream.toByteArray();
+        for (int i = 0; i < m.pieceCount(); i++) {
+            byte[] piece = java.util.Arrays.copyOfRange(data, i * m.pieceLength(), i * m.pieceLength() + m.pieceSize(i));
+            assertArrayEquals(Metainfo.digest("SHA-1", piece), m.pieceHash(i), "piece " + i);
+        }
+    }
+
+    @Test
     void libtorrentReadsTheTorrentsWeCreate() throws Exception {
         Path file = random(work.resolve("ours").resolve("report.pdf"), 2_500_000, 4);
         byte[] t = Metainfo.create(file, Metainfo.defaultPieceLength(2_500_000), List.of("http://127.0.0.1:6969/announce",

@@ -69,6 +69,35 @@ class BitTorrentInteropTest {
     }
 
     @Test
+    void downloadsAMultiFileHybridTorrentWithPadFilesFromLibtorrent() throws Exception {
+        Path seedDir = Files.createDirectories(tmp.resolve("lt-seed"));
+        Path album = Files.createDirectories(seedDir.resolve("album"));
+        Path a1 = Node.randomFile(album, "01 intro.flac", 1_000_003, 81);
+        Path a2 = Node.randomFile(Files.createDirectories(album.resolve("bonus")), "demo.flac", 2_345_678, 82);
+        Path a3 = Node.randomFile(album, "cover.jpg", 77_777, 83);
+        Path torrent = tmp.resolve("album.torrent");
+        // a v1+v2 hybrid: libtorrent aligns every file to a piece boundary with BEP 47 pad files
+        JsonObject created = External.json("lt_torrent.py", "create", album.toString(), torrent.toString());
+        assertTrue(created.toString().contains("\"pad\":true"), "libtorrent made pad files: " + created);
+        try (External lt = External.start(tmp.resolve("lt.log"), "lt_peer.py", "seed", torrent.toString(), seedDir.toString());
+                Node a = Node.start(tmp.resolve("a"))) {
+            int port = lt.await("ready", Duration.ofSeconds(30)).get("port").getAsInt();
+            a.awaitProtocol("bittorrent");
+            Path out = tmp.resolve("out");
+            JsonObject r = a.run("--json", "get", torrent.toString(), "--from", "127.0.0.1:" + port, "-o", out.toString())
+                    .ok().json();
+            assertEquals("COMPLETED", r.get("state").getAsString(), r.toString());
+            assertEquals(out.resolve("album").toString(), r.get("output").getAsString());
+            assertEquals(-1L, Files.mismatch(a1, out.resolve("album/01 intro.flac")));
+            assertEquals(-1L, Files.mismatch(a2, out.resolve("album/bonus/demo.flac")));
+            assertEquals(-1L, Files.mismatch(a3, out.resolve("album/cover.jpg")));
+            try (var files = Files.walk(out)) {
+                assertEquals(3, files.filter(Files::isRegularFile).count(), "pad files are never written");
+            }
+        }
+    }
+
+    @Test
     void seedsToLibtorrentFromATorrentFileAndFromAMagnetLink() throws Exception {
         Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "report.pdf", 5L * 1024 * 1024 + 777, 42);
         try (Node a = Node.start(tmp.resolve("a"))) {

@@ -63,4 +63,25 @@ class DualLookupTest {
             }
         }
     }
+
+    /** Peers from BitTorrent's mainline DHT: the seeder announces there, the magnet link's node finds it there. */
+    @Test
+    void aBareMagnetLinkFindsItsSeederInTheMainlineDht() throws Exception {
+        Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "slides.pdf", 2L * 1024 * 1024 + 5, 72);
+        try (Node a = Node.start(tmp.resolve("a"))) {
+            // b shares a's mainline DHT only: its Chiral DHT knows nobody, so info_hash_idx cannot help
+            Node b = Node.start(tmp.resolve("b"), "--mainline-bootstrap", a.dhtAddress("mainline"));
+            try (b) {
+                a.awaitProtocol("bittorrent");
+                b.awaitProtocol("bittorrent");
+                String btih = a.run("add", "--protocol", "bittorrent", file.toString()).ok().lastLine().substring(20, 60);
+                JsonObject r = b.run("--json", "get", "magnet:?xt=urn:btih:" + btih, "-o", tmp.resolve("out").toString())
+                        .ok().json();
+                assertEquals("COMPLETED", r.get("state").getAsString(), r.toString());
+                assertEquals(-1L, Files.mismatch(file, Path.of(r.get("output").getAsString())));
+                assertEquals(java.util.Set.of("bittorrent://" + a.btAddress()), r.getAsJsonObject("bytesPerSource").keySet(),
+                        r.toString());
+            }
+        }
+    }
 }
