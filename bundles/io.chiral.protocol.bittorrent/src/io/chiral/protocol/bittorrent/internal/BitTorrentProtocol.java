@@ -92,6 +92,9 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private static final int MAX_TORRENT_FILE = 16 * 1024 * 1024;
     /** Most open peer connections of the node (every torrent together). */
     static final int MAX_CONNECTIONS = 1000;
+    /** Up to 4 MiB of blocks queued per connection before a peer's requests wait (Netty's default is 64 KiB). */
+    private static final io.netty.channel.WriteBufferWaterMark WATER_MARK =
+            new io.netty.channel.WriteBufferWaterMark(1 << 20, 4 << 20);
 
     @ObjectClassDefinition(name = "Chiral BitTorrent transport", description = "Downloads and seeds torrents")
     public @interface Config {
@@ -137,6 +140,11 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private volatile Dht dht;
     private volatile ContentDirectory directory;
     private volatile boolean active = true;
+    private final java.util.concurrent.ExecutorService disk = java.util.concurrent.Executors.newFixedThreadPool(2, r -> {
+        Thread t = new Thread(r, "bittorrent-disk");
+        t.setDaemon(true);
+        return t;
+    });
 
     @Activate
     public BitTorrentProtocol(Config config, @Reference NetService net, @Reference ContentStore store) throws IOException {
@@ -196,6 +204,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                     ServerBootstrap b = new ServerBootstrap().group(net.group()).channel(NioServerSocketChannel.class)
                             .option(ChannelOption.SO_BACKLOG, 128)
                             .childOption(ChannelOption.TCP_NODELAY, true)
+                            .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                             .childHandler(new ChannelInitializer<SocketChannel>() {
                                 @Override
                                 protected void initChannel(SocketChannel ch) {
@@ -307,6 +316,15 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         if (!channels.close().awaitUninterruptibly(10, TimeUnit.SECONDS)) {
             LOG.warning("BitTorrent connections did not close within 10 s");
         }
+        disk.shutdown();
+        try {
+            if (!disk.awaitTermination(10, TimeUnit.SECONDS)) {
+                disk.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            disk.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
         LOG.info("BitTorrent transport stopped (port " + port + ")");
     }
 
@@ -325,6 +343,11 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     @Override
     public EventLoopGroup group() {
         return net.group();
+    }
+
+    @Override
+    public java.util.concurrent.Executor disk() {
+        return disk;
     }
 
     @Override
@@ -364,6 +387,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         Bootstrap b = new Bootstrap().group(net.group()).channel(NioSocketChannel.class)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
                 .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                 .handler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {

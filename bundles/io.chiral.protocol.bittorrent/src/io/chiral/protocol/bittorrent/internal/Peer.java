@@ -25,7 +25,7 @@ import io.netty.handler.timeout.IdleStateEvent;
  */
 final class Peer extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = Logger.getLogger(Peer.class.getName());
-    /** Requests of a peer we queue while our socket buffer is full; more is a protocol abuse. */
+    /** Requests we tell peers we accept (BEP 10 {@code reqq}); twice as many queued is a protocol abuse. */
     static final int MAX_QUEUED_REQUESTS = 500;
 
     final Session session;
@@ -59,7 +59,9 @@ final class Peer extends ChannelInboundHandlerAdapter {
     final Set<Picker.Block> outstanding = new LinkedHashSet<>();
     final ArrayDeque<PeerWire.Request> uploadQueue = new ArrayDeque<>();
     final Set<Integer> allowedFast = new java.util.HashSet<>();
-    int maxRequests = 16;
+    int maxRequests = 64;
+    private boolean reading;
+    private boolean flushPending;
 
     // statistics
     long downloaded;
@@ -128,17 +130,36 @@ final class Peer extends ChannelInboundHandlerAdapter {
         lastDownloaded = downloaded;
         lastUploaded = uploaded;
         // about two seconds of data in flight, between 16 and what the peer accepts
-        int want = (int) Math.min(Math.max(16, 2 * downloadRate / PeerWire.BLOCK), 1000);
-        int reqq = extHandshake != null && extHandshake.reqq() > 0 ? extHandshake.reqq() : 250;
-        maxRequests = Math.min(want, reqq);
+        int want = (int) Math.min(Math.max(64, 2 * downloadRate / PeerWire.BLOCK), 1000);
+        maxRequests = Math.min(want, reqq());
+    }
+
+    /** Requests the peer accepts at once (BEP 10 {@code reqq}; 250, libtorrent's default, when it says nothing). */
+    int reqq() {
+        return extHandshake != null && extHandshake.reqq() > 0 ? extHandshake.reqq() : 250;
     }
 
     void send(Object msg) {
         channel.write(msg, channel.voidPromise());
     }
 
+    /** Flushes now, or, while this peer's input is being read, once the read batch is done. */
     void flush() {
-        channel.flush();
+        if (reading && channel.eventLoop().inEventLoop()) {
+            flushPending = true;
+        } else {
+            channel.flush();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) throws Exception {
+        reading = false;
+        if (flushPending) {
+            flushPending = false;
+            ctx.flush();
+        }
+        super.channelReadComplete(ctx);
     }
 
     void close(String why) {
@@ -164,6 +185,7 @@ final class Peer extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        reading = true;
         try {
             if (msg instanceof PeerWire.Handshake h) {
                 onHandshake(h);

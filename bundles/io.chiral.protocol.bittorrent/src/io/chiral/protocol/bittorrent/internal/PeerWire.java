@@ -272,15 +272,13 @@ public final class PeerWire {
      * A block of piece {@code index} at offset {@code begin}. The array is copied in and out; use
      * {@link #length()} and {@link #copyTo} to avoid copies.
      */
+    /**
+     * A block of data. Unlike the other records it does not copy its array (a block is 16 KiB and arrives by the
+     * million): the array belongs to the record, and neither its creator nor a reader may modify it.
+     */
     public record Piece(int index, int begin, byte[] block) implements Message {
         public Piece {
-            block = block.clone();
             checkBlock(index, begin, block.length);
-        }
-
-        @Override
-        public byte[] block() {
-            return block.clone();
         }
 
         /** Block length in bytes. */

@@ -16,6 +16,9 @@ interface Session {
 
     EventLoopGroup group();
 
+    /** Threads that check pieces' SHA-1 and write them, off the network threads. */
+    java.util.concurrent.Executor disk();
+
     /** Our BEP 10 client name. */
     String clientName();
 

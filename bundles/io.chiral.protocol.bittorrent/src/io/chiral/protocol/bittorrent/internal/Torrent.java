@@ -725,7 +725,8 @@ final class Torrent implements TransferHandle {
         if (picker == null || paused || picker.complete() || p.peerChoking || !p.amInterested) {
             return;
         }
-        int depth = p.chiral != null ? Math.min(2 * p.maxRequests, 1000) : p.maxRequests;
+        // the fast lane: a Chiral peer gets twice the pipeline, never beyond what it said it accepts (reqq)
+        int depth = p.chiral != null ? Math.min(2 * p.maxRequests, p.reqq()) : p.maxRequests;
         int n = depth - p.outstanding.size();
         if (n <= 0 || (n < depth / 4 && !p.outstanding.isEmpty())) {
             return;
@@ -763,8 +764,9 @@ final class Torrent implements TransferHandle {
             return;
         }
         if (!p.uploadQueue.isEmpty() || !p.channel.isWritable()) {
-            if (p.uploadQueue.size() >= Peer.MAX_QUEUED_REQUESTS) {
-                throw new TorrentException("more than " + Peer.MAX_QUEUED_REQUESTS + " requests queued");
+            if (p.uploadQueue.size() >= 2 * Peer.MAX_QUEUED_REQUESTS) {
+                throw new TorrentException("more than " + 2 * Peer.MAX_QUEUED_REQUESTS + " requests queued (we accept "
+                        + Peer.MAX_QUEUED_REQUESTS + ")");
             }
             p.uploadQueue.add(r);
             return;
@@ -836,20 +838,55 @@ final class Torrent implements TransferHandle {
         }
     }
 
+    /**
+     * A piece has all its blocks: its SHA-1 is checked and it is written on the session's disk threads, so the
+     * network threads keep receiving meanwhile; the piece stays in progress (nothing more is asked for it) until
+     * {@link #pieceChecked} records the outcome.
+     */
     private void pieceComplete(Picker.Partial done) {
+        byte[] expected = meta.pieceHash(done.index);
+        Storage st = storage;
+        session.disk().execute(() -> {
+            boolean good;
+            String writeError = null;
+            try {
+                MessageDigest md = MessageDigest.getInstance("SHA-1");
+                good = Arrays.equals(md.digest(done.data), expected);
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
+            if (good) {
+                synchronized (this) {
+                    if (stopped) {
+                        return; // storage closed: the piece is fetched again next time
+                    }
+                }
+                try {
+                    st.writePiece(done.index, done.data);
+                } catch (IOException e) {
+                    writeError = e.getMessage();
+                }
+            }
+            pieceChecked(done, good, writeError);
+        });
+    }
+
+    private synchronized void pieceChecked(Picker.Partial done, boolean good, String writeError) {
+        if (stopped || picker == null) {
+            return;
+        }
         int index = done.index;
-        sha1.reset();
-        byte[] digest = sha1.digest(done.data);
-        if (!Arrays.equals(digest, meta.pieceHash(index))) {
+        if (!good) {
             failedPieces++;
             picker.failed(index);
             blameFailed(done);
+            for (Peer q : new ArrayList<>(peers)) {
+                fill(q);
+            }
             return;
         }
-        try {
-            storage.writePiece(index, done.data);
-        } catch (IOException e) {
-            fail("cannot write " + name() + ": " + e.getMessage());
+        if (writeError != null) {
+            fail("cannot write " + name() + ": " + writeError);
             return;
         }
         picker.verified(index);
