@@ -31,6 +31,8 @@ final class Picker {
         final byte[] requested;
         final Object[] from;
         int receivedCount;
+        /** Blocks neither received nor requested from anyone: when 0, step 1 of picking skips the piece at once. */
+        int unrequested;
 
         Partial(int index, int size) {
             this.index = index;
@@ -38,6 +40,7 @@ final class Picker {
             int blocks = (size + PeerWire.BLOCK - 1) / PeerWire.BLOCK;
             this.requested = new byte[blocks];
             this.from = new Object[blocks];
+            this.unrequested = blocks;
         }
 
         int blocks() {
@@ -148,12 +151,13 @@ final class Picker {
         }
         // 1. finish what is in progress
         for (Partial p : partial.values()) {
-            if (pieces != null && !pieces.get(p.index)) {
+            if (p.unrequested == 0 || (pieces != null && !pieces.get(p.index))) {
                 continue;
             }
             for (int b = 0; b < p.blocks() && out.size() < n; b++) {
                 if (!p.received.get(b) && p.requested[b] == 0) {
                     p.requested[b]++;
+                    p.unrequested--;
                     out.add(p.block(b));
                 }
             }
@@ -171,6 +175,7 @@ final class Picker {
             partial.put(piece, p);
             for (int b = 0; b < p.blocks() && out.size() < n; b++) {
                 p.requested[b]++;
+                p.unrequested--;
                 out.add(p.block(b));
             }
         }
@@ -230,6 +235,9 @@ final class Picker {
             int i = b.begin() / PeerWire.BLOCK;
             if (p.requested[i] > 0) {
                 p.requested[i]--;
+                if (p.requested[i] == 0 && !p.received.get(i)) {
+                    p.unrequested++;
+                }
             }
         }
     }
@@ -264,6 +272,9 @@ final class Picker {
         }
         pc.copyTo(p.data, begin);
         stored = true;
+        if (p.requested[b] == 0) {
+            p.unrequested--; // arrived without being asked of anyone (a Chiral source's neighbour block, a late copy)
+        }
         p.received.set(b);
         p.from[b] = from;
         p.receivedCount++;

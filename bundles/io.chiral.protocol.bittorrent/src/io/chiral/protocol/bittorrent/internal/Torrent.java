@@ -219,7 +219,8 @@ final class Torrent implements TransferHandle {
     private void init(Metainfo m) {
         meta = m;
         int maxPartial = (int) Math.max(4, Math.min(1024, MAX_IN_FLIGHT_PIECE_BYTES / m.pieceLength()));
-        picker = new Picker(m, session.random(), maxPartial);
+        // rarest-first breaks ties at random for every candidate piece: a fast generator, seeded securely
+        picker = new Picker(m, new java.util.Random(session.random().nextLong()), maxPartial);
         storage = seedFile != null ? Storage.ofFile(m, seedFile) : new Storage(m, saveDir, true);
     }
 
