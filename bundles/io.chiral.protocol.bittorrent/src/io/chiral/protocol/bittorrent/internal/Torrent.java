@@ -254,7 +254,7 @@ final class Torrent implements TransferHandle {
             state = paused ? TransferState.PAUSED : meta == null ? TransferState.RESOLVING : TransferState.DOWNLOADING;
         }
         addPeers(initialPeers, "given");
-        ticker = session.group().next().scheduleAtFixedRate(this::tickSafely, 200, 1000, TimeUnit.MILLISECONDS);
+        ticker = session.group().next().scheduleAtFixedRate(this::tickSafely, 0, 1000, TimeUnit.MILLISECONDS);
     }
 
     /** Stops everything (node shutdown or bundle stop); the torrent can be loaded again later. */
