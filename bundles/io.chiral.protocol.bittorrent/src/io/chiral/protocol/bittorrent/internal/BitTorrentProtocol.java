@@ -866,22 +866,13 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         d.put("trackers", t.trackers());
         try {
             if (m != null && !Files.exists(stateDir.resolve(t.hex() + ".torrent"))) {
-                writeAtomically(stateDir.resolve(t.hex() + ".torrent"), torrentOf(m));
+                writeAtomically(stateDir.resolve(t.hex() + ".torrent"), Metainfo.wrapInfo(m.infoBytes()));
                 Files.deleteIfExists(stateDir.resolve(t.hex() + ".magnet"));
             }
             writeAtomically(stateDir.resolve(t.hex() + ".resume"), Bencode.encode(d));
         } catch (IOException e) {
             LOG.warning("cannot save the state of torrent " + t.name() + ": " + e);
         }
-    }
-
-    private static byte[] torrentOf(Metainfo m) {
-        byte[] info = m.infoBytes();
-        byte[] out = new byte[info.length + 8];
-        System.arraycopy("d4:info".getBytes(StandardCharsets.US_ASCII), 0, out, 0, 7);
-        System.arraycopy(info, 0, out, 7, info.length);
-        out[out.length - 1] = 'e';
-        return out;
     }
 
     private void delete(String hex) {

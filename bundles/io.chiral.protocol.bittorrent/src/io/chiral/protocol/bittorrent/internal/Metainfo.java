@@ -177,6 +177,12 @@ public record Metainfo(byte[] infoHash, byte[] infoHashV2, String name, int piec
         info.put("name", name);
         info.put("piece length", (long) pieceLength);
         info.put("pieces", pieces);
+        return torrentFile(info, trackers, webSeeds, createdBy);
+    }
+
+    /** The bencoded torrent around {@code info}: trackers one tier each, web seeds, creator and date. */
+    private static byte[] torrentFile(Map<String, Object> info, List<String> trackers, List<String> webSeeds,
+            String createdBy) {
         Map<String, Object> top = new LinkedHashMap<>();
         if (!trackers.isEmpty()) {
             top.put("announce", trackers.get(0));
@@ -195,6 +201,18 @@ public record Metainfo(byte[] infoHash, byte[] infoHashV2, String name, int piec
             top.put("url-list", List.copyOf(webSeeds));
         }
         return Bencode.encode(top);
+    }
+
+    /**
+     * The smallest torrent file around an info dictionary's exact bytes ({@code d4:info…e}): what a magnet
+     * download keeps once {@code ut_metadata} delivered them. Its info-hash is the SHA-1 of {@code infoBytes}.
+     */
+    public static byte[] wrapInfo(byte[] infoBytes) {
+        byte[] out = new byte[infoBytes.length + 8];
+        System.arraycopy("d4:info".getBytes(StandardCharsets.US_ASCII), 0, out, 0, 7);
+        System.arraycopy(infoBytes, 0, out, 7, infoBytes.length);
+        out[out.length - 1] = 'e';
+        return out;
     }
 
     /**
@@ -258,21 +276,7 @@ public record Metainfo(byte[] infoHash, byte[] infoHashV2, String name, int piec
         info.put("name", dir.getFileName().toString());
         info.put("piece length", (long) pieceLength);
         info.put("pieces", pieces.toByteArray());
-        Map<String, Object> top = new LinkedHashMap<>();
-        if (!trackers.isEmpty()) {
-            top.put("announce", trackers.get(0));
-            List<Object> tiers = new ArrayList<>();
-            for (String t : trackers) {
-                tiers.add(List.of(t));
-            }
-            top.put("announce-list", tiers);
-        }
-        if (createdBy != null) {
-            top.put("created by", createdBy);
-        }
-        top.put("creation date", System.currentTimeMillis() / 1000);
-        top.put("info", info);
-        return Bencode.encode(top);
+        return torrentFile(info, trackers, List.of(), createdBy);
     }
 
     /**

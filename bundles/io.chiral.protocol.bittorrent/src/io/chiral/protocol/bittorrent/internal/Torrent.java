@@ -1112,13 +1112,9 @@ final class Torrent implements TransferHandle {
             ban(last, "sent metadata that does not match the info-hash");
             return;
         }
-        byte[] torrent = new byte[metadata.length + 8];
-        System.arraycopy("d4:info".getBytes(java.nio.charset.StandardCharsets.US_ASCII), 0, torrent, 0, 7);
-        System.arraycopy(metadata, 0, torrent, 7, metadata.length);
-        torrent[torrent.length - 1] = 'e';
         Metainfo m;
         try {
-            m = Metainfo.parse(torrent);
+            m = Metainfo.parse(Metainfo.wrapInfo(metadata));
         } catch (TorrentException e) {
             fail("the torrent's metadata is unusable: " + e.getMessage());
             return;
