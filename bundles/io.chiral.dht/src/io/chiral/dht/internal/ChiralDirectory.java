@@ -19,6 +19,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
+import org.osgi.service.component.ComponentServiceObjects;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
@@ -73,9 +74,18 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
     private volatile ScheduledFuture<?> pendingRepublish;
     private volatile boolean closed;
 
-    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
-            policyOption = ReferencePolicyOption.GREEDY, fieldOption = FieldOption.UPDATE)
-    private final List<ContentProtocol> protocols = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /**
+     * The local transports, bound without being obtained: a transport that uses this directory (BitTorrent's dual
+     * lookup) would otherwise be activated from inside this component's activation and find it half-made, a cycle
+     * that Felix SCR resolves only sometimes. Each is obtained the first time a provider record is built, on the DHT's
+     * thread, and released by SCR when it goes.
+     */
+    @Reference(service = ContentProtocol.class, cardinality = ReferenceCardinality.MULTIPLE,
+            policy = ReferencePolicy.DYNAMIC, policyOption = ReferencePolicyOption.GREEDY,
+            fieldOption = FieldOption.UPDATE)
+    private final List<ComponentServiceObjects<ContentProtocol>> protocols =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final Map<ComponentServiceObjects<ContentProtocol>, ContentProtocol> obtained = new ConcurrentHashMap<>();
 
     @Activate
     public ChiralDirectory(@Reference(target = "(" + Dht.NETWORK_PROPERTY + "=" + Dht.CHIRAL + ")") Dht dht,
@@ -200,7 +210,12 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
 
     private Map<String, Object> providerValue(FileMetadata file) {
         Map<String, Object> protos = new TreeMap<>();
-        for (ContentProtocol p : protocols) {
+        obtained.keySet().retainAll(protocols);
+        for (ComponentServiceObjects<ContentProtocol> s : protocols) {
+            ContentProtocol p = obtained.computeIfAbsent(s, ComponentServiceObjects::getService);
+            if (p == null) {
+                continue; // it failed to activate, or went away meanwhile
+            }
             List<String> addrs = p.listenAddresses();
             if (!addrs.isEmpty()) {
                 protos.put(p.name(), List.copyOf(addrs.subList(0, Math.min(MAX_ADDRESSES, addrs.size()))));

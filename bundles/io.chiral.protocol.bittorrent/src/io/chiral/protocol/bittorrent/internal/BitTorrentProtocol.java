@@ -49,7 +49,6 @@ import io.chiral.api.FileMetadata;
 import io.chiral.api.NodeKey;
 import io.chiral.api.PeerInfo;
 import io.chiral.api.PeerStatus;
-import io.chiral.api.ProtocolManager;
 import io.chiral.api.TransferHandle;
 import io.chiral.bencode.Bencode;
 import io.chiral.bencode.BencodeException;
@@ -123,7 +122,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private final NetService net;
     private final ContentStore store;
     private volatile NodeKey nodeKey;
-    private volatile ProtocolManager manager;
+    private volatile ContentProtocol http;
     private final Path stateDir;
     private final Path downloadDir;
     private final InetAddress bind;
@@ -267,15 +266,19 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         }
     }
 
+    /**
+     * The HTTP transport, which fetches the chunks of Chiral providers found by the dual lookup. Bound directly rather
+     * than through the protocol manager, which refers back to this component.
+     */
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
-            policyOption = ReferencePolicyOption.GREEDY)
-    void setManager(ProtocolManager m) {
-        manager = m;
+            policyOption = ReferencePolicyOption.GREEDY, target = "(" + ContentProtocol.PROTOCOL_PROPERTY + "=http)")
+    void setHttp(ContentProtocol p) {
+        http = p;
     }
 
-    void unsetManager(ProtocolManager m) {
-        if (manager == m) {
-            manager = null;
+    void unsetHttp(ContentProtocol p) {
+        if (http == p) {
+            http = null;
         }
     }
 
@@ -492,8 +495,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     }
 
     private void httpSource(Torrent torrent, FileId cid, String address) {
-        ProtocolManager pm = manager;
-        ContentProtocol http = pm == null ? null : pm.protocol("http").orElse(null);
+        ContentProtocol http = this.http;
         if (http == null) {
             return;
         }
