@@ -17,6 +17,10 @@ stdout, one JSON object per line (flushed):
                                                        peers come from a tracker) to completion
   {"ready": false, "error": "..."} / {"error": "..."}  failures (exit status 1)
 stdin, JSON lines:  {"connect": "HOST:PORT"}   {"quit": true}     EOF on stdin == quit.
+  {"again": "NEW_SAVE_DIR"}   leech, after done (drivers that implement again(): libtorrent, chiral): forget the
+                              finished download and its data, add the torrent again with NEW_SAVE_DIR, answer
+                              {"ready": true, "again": true}; the next connect starts a new timed download in the
+                              same process (benchmarks of a warm process).
 SIGTERM/SIGINT/SIGHUP == quit.  If the driver's parent dies the driver gets SIGTERM (PR_SET_PDEATHSIG); the client
 runs in its own process group, with PR_SET_PDEATHSIG=SIGKILL, and the whole group is killed when the driver exits.
 """
@@ -284,6 +288,10 @@ class Driver:
     def stop(self):
         pass
 
+    def again(self, save_dir):
+        """Leech mode, after done: drop the finished download and its files, add the torrent again into save_dir."""
+        raise NotImplementedError("%s cannot download again in the same process" % self.name)
+
     # -- main loop
     def _stdin_reader(self):
         for line in sys.stdin:
@@ -349,6 +357,16 @@ class Driver:
                 if "connect" in cmd:
                     h, p = parse_hostport(cmd["connect"])
                     self.connect(h, p)
+                if "again" in cmd:
+                    if self.args.mode != "leech" or not done:
+                        emit({"error": "again: only a leecher that is done can download again"})
+                        return 1
+                    self.args.dir = os.path.abspath(cmd["again"])
+                    os.makedirs(self.args.dir, exist_ok=True)
+                    self.again(self.args.dir)
+                    done = False
+                    self.t_peer_given = None
+                    emit({"ready": True, "again": True})
             for c in self.children:
                 if c.poll() is not None:
                     emit({"error": "%s exited with status %s (log in %s)" % (self.name, c.returncode, self.work)})

@@ -71,6 +71,11 @@ class ChiralPeer(btdriver.Driver):
                                         self.args.dir, "--from", "%s:%d" % (host, port)],
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
+    def again(self, save_dir):
+        # a get of the same torrent into another directory replaces the finished download and fetches it again
+        self.getter = None
+        self.result = None
+
     def status(self):
         if self.args.mode == "seed":
             return {"progress": 1.0, "rate": 0, "peers": 0, "complete": True, "total": 0}

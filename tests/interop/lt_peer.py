@@ -43,22 +43,7 @@ class LtPeer(btdriver.Driver):
                           | lt.alert.category_t.tracker_notification,
         })
         self.ses = lt.session(settings)
-        if a.is_magnet:
-            atp = lt.parse_magnet_uri(a.torrent)
-        else:
-            atp = lt.add_torrent_params()
-            atp.ti = lt.torrent_info(a.torrent)
-        atp.save_path = a.dir
-        flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
-        flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
-        if not a.pex:
-            flags |= lt.torrent_flags.disable_pex
-        atp.flags = flags
-        if a.tracker:   # the binding returns a copy of the list: assign, do not append
-            atp.trackers = list(atp.trackers) + list(a.tracker)
-        self.h = self.ses.add_torrent(atp)
-        if a.tracker and a.mode == "leech":
-            self.peer_given()
+        self.add(a.dir)
         deadline = time.time() + a.timeout
         while True:
             self.drain_alerts()
@@ -71,6 +56,35 @@ class LtPeer(btdriver.Driver):
                 raise RuntimeError("not ready after %s s: state %s, progress %.3f" % (a.timeout, st.state, st.progress))
             time.sleep(0.02)
         return {"port": self.ses.listen_port(), "info_hash": str(self.h.info_hashes().v1)}
+
+    def add(self, save_dir):
+        a = self.args
+        if a.is_magnet:
+            atp = lt.parse_magnet_uri(a.torrent)
+        else:
+            atp = lt.add_torrent_params()
+            atp.ti = lt.torrent_info(a.torrent)
+        atp.save_path = save_dir
+        flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+        flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+        if not a.pex:
+            flags |= lt.torrent_flags.disable_pex
+        atp.flags = flags
+        if a.tracker:   # the binding returns a copy of the list: assign, do not append
+            atp.trackers = list(atp.trackers) + list(a.tracker)
+        self.h = self.ses.add_torrent(atp)
+        if a.tracker and a.mode == "leech":
+            self.peer_given()
+
+    def again(self, save_dir):
+        self.ses.remove_torrent(self.h, lt.session.delete_files)
+        deadline = time.time() + 60
+        while self.ses.get_torrents():
+            if time.time() > deadline:
+                raise RuntimeError("libtorrent did not remove the torrent within 60 s")
+            self.drain_alerts()
+            time.sleep(0.02)
+        self.add(save_dir)
 
     def drain_alerts(self):
         for al in self.ses.pop_alerts():
