@@ -2,7 +2,8 @@
 # BitTorrent loopback benchmark: one seeder process and one leecher process on 127.0.0.1, direct connection.
 # Per transfer: MB/s (10^6 bytes/s; wall clock measured by the leecher from the moment it is told to connect to the
 # seeder until it has every piece) and CPU seconds per GiB (user+system from /proc/PID/stat, deltas over the
-# transfer only) for the seeder and the leecher separately.
+# transfer only) for the seeder and the leecher separately. Before each transfer the previous download is deleted
+# and `sync` writes back the page cache, so that no transfer pays for the writeback of another one's data.
 #
 # A session starts a fresh seeder and a fresh leecher, then times 1 + RUNS transfers between them: the leecher
 # forgets each finished download (and deletes it) and fetches the torrent again into a new directory. Transfer 1 of
@@ -128,6 +129,7 @@ run_session() {   # run_session SEEDER LEECHER SESSION
             send "$ln" "{\"again\": \"$dl\"}"
             if ! wait_for "$ln" again 120 $((k - 1)); then echo "$s-$l session $session: leecher cannot download again: $LINE"; rc=1; break; fi
         fi
+        sync   # every transfer starts without dirty pages: writeback of earlier data would slow its writes
         s0=$(cpu "$spid"); l0=$(cpu "$lpid")
         send "$ln" "{\"connect\": \"127.0.0.1:$port\"}"
         if ! wait_for "$ln" done 600 "$k"; then echo "$s-$l session $session transfer $k: leecher did not finish: $LINE"; rc=1; break; fi
