@@ -9,6 +9,7 @@ The session listens on 127.0.0.1 only (TCP; uTP off), DHT, LSD, UPnP and NAT-PMP
 --pex.  seed: ready once libtorrent has checked DATA_DIR and seeds.  leech: ready once listening; --peer and
 {"connect": "HOST:PORT"} use torrent_handle.connect_peer (works on a magnet before the metadata arrived).
 --high-performance applies libtorrent's high_performance_seed() settings pack (larger buffers and queues).
+--encryption forced|rc4 makes libtorrent insist on protocol encryption (MSE) instead of trying it first.
 """
 import os
 import sys
@@ -42,6 +43,12 @@ class LtPeer(btdriver.Driver):
             "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
                           | lt.alert.category_t.tracker_notification,
         })
+        if a.encryption != "default":
+            # forced: only MSE-encrypted handshakes, in and out (no fallback to a plaintext handshake);
+            # rc4: and the stream after it enciphered too (plaintext not allowed)
+            settings.update({"out_enc_policy": int(lt.enc_policy.forced), "in_enc_policy": int(lt.enc_policy.forced),
+                             "allowed_enc_level": int(lt.enc_level.rc4 if a.encryption == "rc4" else lt.enc_level.both),
+                             "prefer_rc4": a.encryption == "rc4"})
         self.ses = lt.session(settings)
         self.add(a.dir)
         deadline = time.time() + a.timeout
@@ -112,6 +119,9 @@ class LtPeer(btdriver.Driver):
 def extra(ap):
     ap.add_argument("--high-performance", action="store_true")
     ap.add_argument("--pex", action="store_true", help="leave ut_pex on for this torrent")
+    ap.add_argument("--encryption", choices=["default", "forced", "rc4"], default="default",
+                    help="protocol encryption (MSE): libtorrent's default (try it, fall back to plaintext), forced "
+                         "(encrypted handshake only), rc4 (encrypted handshake and RC4 stream only)")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private final int maxPeers;
     private final int slots;
     private final byte[] peerId;
-    private final Random random = new SecureRandom();
+    private final SecureRandom random = new SecureRandom();
     private final ChannelGroup channels;
     private final Channel server;
     private final int port;
@@ -214,8 +214,9 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                                     channels.add(ch);
                                     PeerWireCodec codec = new PeerWireCodec();
                                     ch.pipeline().addLast("shaper", net.trafficShaper());
-                                    ch.pipeline().addLast(new IdleStateHandler(180, 90, 0), codec,
-                                            new Peer(BitTorrentProtocol.this, null, null, codec));
+                                    ch.pipeline().addLast(new IdleStateHandler(180, 90, 0),
+                                            new MseResponder(BitTorrentProtocol.this::infoHashByReq2, random),
+                                            codec, new Peer(BitTorrentProtocol.this, null, null, codec));
                                 }
                             });
                     Channel ch = b.bind(bind, p).syncUninterruptibly().channel();
@@ -374,6 +375,20 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     @Override
     public Random random() {
         return random;
+    }
+
+    /** For an encrypted (MSE) inbound handshake: the info-hash of ours whose {@code SHA1("req2", ih)} is given. */
+    private byte[] infoHashByReq2(byte[] req2) {
+        if (!active) {
+            return null;
+        }
+        for (Torrent t : torrents.values()) {
+            byte[] ih = t.infoHash();
+            if (java.security.MessageDigest.isEqual(MseResponder.req2(ih), req2)) {
+                return ih;
+            }
+        }
+        return null;
     }
 
     @Override

@@ -127,6 +127,20 @@ class BitTorrentInteropTest {
                 lt.await("done", Duration.ofSeconds(60));
             }
             assertEquals(-1L, Files.mismatch(file, tmp.resolve("lt2/report.pdf")));
+
+            // protocol encryption (MSE): a libtorrent that accepts only an encrypted handshake (we select the
+            // plaintext stream it also offers), and one that accepts only RC4 for the whole stream
+            for (String enc : new String[] {"forced", "rc4"}) {
+                try (External lt = External.start(tmp.resolve("lt-" + enc + ".log"), "lt_peer.py", "leech",
+                        torrent.toString(), tmp.resolve("lt-" + enc).toString(), "--peer", a.btAddress(),
+                        "--encryption", enc)) {
+                    lt.await("done", Duration.ofSeconds(60));
+                } catch (AssertionError e) {
+                    throw new AssertionError(e.getMessage() + "\nnode log:\n" + a.tail() + "\nlt log:\n"
+                            + Files.readString(tmp.resolve("lt-" + enc + ".log")), e);
+                }
+                assertEquals(-1L, Files.mismatch(file, tmp.resolve("lt-" + enc + "/report.pdf")), enc);
+            }
             assertTrue(a.run("id").ok().exit() == 0);
         }
     }
