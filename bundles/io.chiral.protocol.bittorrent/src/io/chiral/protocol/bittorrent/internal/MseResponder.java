@@ -71,6 +71,20 @@ final class MseResponder extends ChannelDuplexHandler {
         return sha1(bytes("req2"), infoHash);
     }
 
+    /** An encrypted handshake must be through within this many seconds of the connection (the reader-idle limit of
+     * the peer wire is minutes). */
+    static final int HANDSHAKE_SECONDS = 20;
+    private io.netty.util.concurrent.ScheduledFuture<?> deadline;
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        deadline = ctx.executor().schedule(() -> {
+            if (stage != Stage.PLAINTEXT && stage != Stage.RC4) {
+                ctx.close();
+            }
+        }, HANDSHAKE_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
         if (!(msg instanceof ByteBuf b)) {
@@ -213,6 +227,7 @@ final class MseResponder extends ChannelDuplexHandler {
                     }
                     crypt(in, buf, buf.readerIndex() + lengthIa, buf.readableBytes() - lengthIa);
                     stage = Stage.RC4;
+                    deadline.cancel(false);
                     ByteBuf rest = buf;
                     buf = null;
                     if (rest.isReadable()) {
@@ -274,6 +289,9 @@ final class MseResponder extends ChannelDuplexHandler {
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
+        if (deadline != null) {
+            deadline.cancel(false);
+        }
         if (buf != null) {
             buf.release();
             buf = null;

@@ -45,10 +45,12 @@ class HostilePeerTest {
             String[] hp = a.btAddress().split(":");
             InetSocketAddress addr = new InetSocketAddress(hp[0], Integer.parseInt(hp[1]));
 
-            // 1. not a handshake at all
+            // 1. not a handshake at all: neither the plaintext one nor an encrypted (MSE) one, whose public key and
+            // pad would end within 96 + 512 + 20 bytes
             try (Socket s = connect(addr)) {
-                byte[] junk = new byte[68];
+                byte[] junk = new byte[1024];
                 new Random(1).nextBytes(junk);
+                junk[0] = 0;
                 s.getOutputStream().write(junk);
                 assertClosed(s, "garbage handshake");
             }
