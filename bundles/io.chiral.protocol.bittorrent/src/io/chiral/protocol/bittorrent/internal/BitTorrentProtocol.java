@@ -443,7 +443,8 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                 }
                 LOG.fine(() -> "tracker " + url + ": " + r.peers().size() + " peers, interval " + r.interval());
                 torrent.addPeers(r.peers(), "tracker");
-                torrent.announced(r.interval());
+                // a tracker may list the announcing node itself
+                torrent.announced(r.interval(), (int) r.peers().stream().filter(p -> p.getPort() != port).count());
             });
         }
     }

@@ -99,6 +99,7 @@ final class Torrent implements TransferHandle {
     private Peer optimistic;
     private long nextAnnounceTick;
     private int announceFailures;
+    private int emptyAnnounces;
     private long nextDhtTick;
     private boolean dirty;
     private boolean stopped;
@@ -1394,9 +1395,18 @@ final class Torrent implements TransferHandle {
     }
 
     /** Called by the tracker client with the tracker's interval. */
-    synchronized void announced(int intervalSeconds) {
+    synchronized void announced(int intervalSeconds, int othersFound) {
         announceFailures = 0;
-        nextAnnounceTick = ticks + Math.max(30, Math.min(3600, intervalSeconds));
+        long interval = Math.max(30, Math.min(3600, intervalSeconds));
+        if (othersFound == 0 && !complete()) {
+            // a leecher that the tracker knows nobody for (the seeder's own announce may still be on its way)
+            // asks again in 15 s, doubling, rather than after the tracker's interval (often 30 min)
+            emptyAnnounces = Math.min(emptyAnnounces + 1, 8);
+            interval = Math.min(interval, 15L << (emptyAnnounces - 1));
+        } else {
+            emptyAnnounces = 0;
+        }
+        nextAnnounceTick = ticks + interval;
     }
 
     private int unchokedCount() {

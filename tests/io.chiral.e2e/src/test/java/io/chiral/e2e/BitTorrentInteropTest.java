@@ -207,14 +207,22 @@ class BitTorrentInteropTest {
             awaitWhitelisted(port, btih);
             String http = "http://127.0.0.1:" + port + "/announce";
             String udp = "udp://127.0.0.1:" + port;
-            // sharing again with trackers adds them to the running torrent, which announces at once
-            a.run("add", "--protocol", "bittorrent", file.toString(), "--tracker", http, "--tracker", udp).ok();
             String bare = "magnet:?xt=urn:btih:" + btih + "&dn=album.zip";
             b.awaitProtocol("bittorrent");
             c.awaitProtocol("bittorrent");
-            // no x.pe: the only way to the seeder is the tracker
-            JsonObject viaHttp = b.run("--json", "get", bare + "&tr=" + enc(http), "-o", tmp.resolve("out-b").toString())
-                    .ok().json();
+            // b asks the tracker before the seeder has announced there: the tracker knows nobody yet, and b must
+            // ask again (opentracker's interval is 30 min) rather than wait; no x.pe, so the tracker is the only way
+            CompletableFuture<Node.Result> bGet = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return b.run("--json", "get", bare + "&tr=" + enc(http), "-o", tmp.resolve("out-b").toString());
+                } catch (Exception e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            });
+            Thread.sleep(3000); // ordering only: b's first announce goes out alone
+            // sharing again with trackers adds them to the running torrent, which announces at once
+            a.run("add", "--protocol", "bittorrent", file.toString(), "--tracker", http, "--tracker", udp).ok();
+            JsonObject viaHttp = bGet.get(100, TimeUnit.SECONDS).ok().json();
             assertEquals(-1L, Files.mismatch(file, Path.of(viaHttp.get("output").getAsString())));
             JsonObject viaUdp = c.run("--json", "get", bare + "&tr=" + enc(udp), "-o", tmp.resolve("out-c").toString())
                     .ok().json();
