@@ -318,7 +318,7 @@ final class MseResponder extends ChannelDuplexHandler {
     }
 
     /** RC4 keyed with {@code key}, the first 1024 bytes of its stream discarded as the specification says. */
-    private static RC4Engine rc4(byte[] key) {
+    static RC4Engine rc4(byte[] key) {
         RC4Engine e = new RC4Engine();
         e.init(true, new KeyParameter(key));
         byte[] discard = new byte[1024];

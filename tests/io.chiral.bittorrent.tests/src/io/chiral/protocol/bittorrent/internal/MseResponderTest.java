@@ -14,7 +14,6 @@ import java.util.Arrays;
 import java.util.Random;
 
 import org.bouncycastle.crypto.engines.RC4Engine;
-import org.bouncycastle.crypto.params.KeyParameter;
 import org.junit.jupiter.api.Test;
 
 import io.netty.buffer.ByteBuf;
@@ -89,8 +88,8 @@ class MseResponderTest {
         for (int i = 0; i < 20; i++) {
             x[i] ^= req3[i];
         }
-        RC4Engine enc = rc4(MseResponder.sha1(ascii("keyA"), s, IH));
-        RC4Engine dec = rc4(MseResponder.sha1(ascii("keyB"), s, IH));
+        RC4Engine enc = MseResponder.rc4(MseResponder.sha1(ascii("keyA"), s, IH));
+        RC4Engine dec = MseResponder.rc4(MseResponder.sha1(ascii("keyB"), s, IH));
         byte[] ia = handshake();
         ByteBuf hdr = Unpooled.buffer().writeLong(0).writeInt(provide).writeShort(3).writeBytes(new byte[3])
                 .writeShort(ia.length).writeBytes(ia);
@@ -156,14 +155,6 @@ class MseResponderTest {
             }
             ch.finishAndReleaseAll();
         }
-    }
-
-    private static RC4Engine rc4(byte[] key) {
-        RC4Engine e = new RC4Engine();
-        e.init(true, new KeyParameter(key));
-        byte[] discard = new byte[1024];
-        e.processBytes(discard, 0, discard.length, discard, 0);
-        return e;
     }
 
     private static byte[] ascii(String s) {
