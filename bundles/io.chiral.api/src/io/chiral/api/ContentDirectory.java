@@ -38,9 +38,13 @@ public interface ContentDirectory {
     /** Verified records of any key, decoded for display (a power user's {@code dht get KEY}). */
     CompletionStage<List<Record>> get(String key);
 
-    /** A provider: publisher node id (64 hex), protocol → addresses, wallet, price per MB, chunks it has. */
+    /**
+     * A provider: publisher node id (64 hex), protocol → addresses, wallet, price per MB, chunks it has, and the
+     * BitTorrent info-hash (40 lowercase hex) of the torrent it seeds the file as, or the empty string: with it a
+     * provider's {@code bittorrent} address serves the file by CID (dual lookup).
+     */
     record Provider(String nodeId, Map<String, List<String>> protocols, String walletAddress, String pricePerMb,
-            int totalChunks, BitSet chunks, long publishedMillis) {
+            int totalChunks, BitSet chunks, long publishedMillis, String infoHash) {
         /** Whether the provider has every chunk. */
         public boolean complete() {
             return chunks.cardinality() == totalChunks;

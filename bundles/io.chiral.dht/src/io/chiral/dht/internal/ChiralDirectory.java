@@ -190,7 +190,7 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
         meta.put("merkle_root", file.merkleRoot());
         meta.put("mime", file.mimeType());
         recs.add(sign(cid, null, seq, meta));
-        recs.add(sign(PROVIDERS_PREFIX + cid, null, seq, providerValue(file)));
+        recs.add(sign(PROVIDERS_PREFIX + cid, null, seq, providerValue(file, btih)));
         byte[] cidBytes = HexFormat.of().parseHex(cid);
         for (String word : keywords(file.name())) {
             Map<String, Object> v = new LinkedHashMap<>();
@@ -208,7 +208,7 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
                 .thenApply(x -> puts.stream().mapToInt(CompletableFuture::join).min().orElse(0));
     }
 
-    private Map<String, Object> providerValue(FileMetadata file) {
+    private Map<String, Object> providerValue(FileMetadata file, Optional<String> btih) {
         Map<String, Object> protos = new TreeMap<>();
         obtained.keySet().retainAll(protocols);
         for (ComponentServiceObjects<ContentProtocol> s : protocols) {
@@ -227,6 +227,7 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
         v.put("price_per_mb", "0");
         v.put("chunks", (long) file.chunkCount());
         v.put("complete", 1L);
+        btih.ifPresent(h -> v.put("btih", h.toLowerCase(Locale.ROOT)));
         return v;
     }
 
@@ -292,7 +293,9 @@ public class ChiralDirectory implements ContentDirectory, EventHandler {
         } else {
             chunks.set(0, total);
         }
-        return new Provider(hex(r.publicKey()), protos, str(v, "wallet"), str(v, "price_per_mb"), total, chunks, r.seq());
+        String btih = str(v, "btih");
+        return new Provider(hex(r.publicKey()), protos, str(v, "wallet"), str(v, "price_per_mb"), total, chunks, r.seq(),
+                btih.matches("[0-9a-f]{40}") ? btih : "");
     }
 
     @Override

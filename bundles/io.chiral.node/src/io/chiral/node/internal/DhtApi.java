@@ -55,6 +55,9 @@ final class DhtApi {
                 if (protocols.protocol(e.getKey()).filter(io.chiral.api.ContentProtocol::fetchesByCid).isEmpty()) {
                     continue;
                 }
+                if (e.getKey().equals("bittorrent") && p.infoHash().isEmpty()) {
+                    continue; // a BitTorrent address serves a CID only through the torrent the record names
+                }
                 for (String a : e.getValue()) {
                     try {
                         PeerInfo parsed = PeerInfo.parse(a, e.getKey());

@@ -89,6 +89,8 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     static final String CLIENT = "Chiral 0.1.0";
     private static final Logger LOG = Logger.getLogger(BitTorrentProtocol.class.getName());
     private static final int MAX_TORRENT_FILE = 16 * 1024 * 1024;
+    /** How long a provider has to send a file's description over the {@code chiral} extension. */
+    static final int DESCRIPTION_SECONDS = 30;
     /** Most open peer connections of the node (every torrent together). */
     static final int MAX_CONNECTIONS = 1000;
     /** Up to 4 MiB of blocks queued per connection before a peer's requests wait (Netty's default is 64 KiB). */
@@ -136,6 +138,8 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private final TrackerClient trackerClient;
     private final Map<String, Torrent> torrents = new ConcurrentHashMap<>();
     private final Map<String, Boolean> downloads = new ConcurrentHashMap<>();
+    /** Info-hashes of providers' torrents by {@code "<cid> <address>"}, from their provider records. */
+    private final Map<String, byte[]> infoHashes = new ConcurrentHashMap<>();
     private volatile Dht dht;
     private volatile ContentDirectory directory;
     private volatile boolean active = true;
@@ -625,25 +629,125 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         return s.toLowerCase(java.util.Locale.ROOT).endsWith(".torrent") && !s.contains("://");
     }
 
+    /**
+     * Yes, through the dual lookup: a provider that seeds a file as a torrent publishes the torrent's info-hash in
+     * its provider record, and its BitTorrent address then serves the file's chunks by CID (see
+     * {@link PeerChunkSource}).
+     */
     @Override
     public boolean fetchesByCid() {
-        return false;
+        return true;
     }
 
     @Override
     public List<String> listenAddresses() {
-        return List.of((bind.isAnyLocalAddress() ? "0.0.0.0" : bind.getHostAddress()) + ":" + port);
+        return server.isActive() ? io.chiral.net.ListenAddresses.of(bind, port) : List.of();
     }
 
+    /** The file's description (chunk hashes) from a Chiral provider's torrent, over the {@code chiral} extension. */
     @Override
     public CompletionStage<FileMetadata> metadata(FileId id, PeerInfo peer) {
-        return CompletableFuture.failedFuture(new UnsupportedOperationException(
-                "BitTorrent peers are reached through a magnet link or a .torrent, not a CID"));
+        PeerChunkSource s = newSource(id, null, peer);
+        return s.description().toCompletableFuture().orTimeout(DESCRIPTION_SECONDS, TimeUnit.SECONDS)
+                .whenComplete((m, e) -> s.fail(e == null ? "description received" : "no description: " + e.getMessage()));
+    }
+
+    /** A chunk source on the provider's torrent of the file: one peer connection (see {@link PeerChunkSource}). */
+    @Override
+    public ChunkSource openSource(FileMetadata metadata, PeerInfo peer) {
+        return newSource(metadata.id(), metadata, peer);
+    }
+
+    private PeerChunkSource newSource(FileId id, FileMetadata file, PeerInfo peer) {
+        if (!active) {
+            throw new IllegalStateException("the BitTorrent transport is stopping");
+        }
+        PeerChunkSource s = new PeerChunkSource(net.group().next(), peer, id.hex(), file, peerId, chiralHello(), CLIENT);
+        infoHashOf(id, peer).whenComplete((ih, e) -> {
+            if (e != null) {
+                s.fail(e instanceof java.util.concurrent.CompletionException c && c.getCause() != null
+                        ? c.getCause().getMessage() : e.getMessage());
+            } else if (!s.isClosed()) {
+                connect(s, ih);
+            }
+        });
+        return s;
+    }
+
+    private void connect(PeerChunkSource s, byte[] infoHash) {
+        if (!active) {
+            s.fail("the BitTorrent transport stopped");
+            return;
+        }
+        s.infoHash(infoHash);
+        Bootstrap b = new Bootstrap().group(s.loop()).channel(NioSocketChannel.class)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 10_000)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .handler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        channels.add(ch);
+                        ch.pipeline().addLast("shaper", net.trafficShaper());
+                        ch.pipeline().addLast(new IdleStateHandler(60, 30, 0),
+                                new PeerWireCodec(PeerWire.Limits.DEFAULT, s.localHandshake()), s);
+                    }
+                });
+        PeerInfo peer = s.peer();
+        b.connect(peer.host(), peer.port()).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                s.fail("cannot connect: " + f.cause().getMessage());
+            }
+        });
+    }
+
+    /**
+     * The info-hash under which {@code peer} seeds {@code id}: from its provider record (matched by node id, else by
+     * address) in the Chiral DHT, remembered for later sources of the same download.
+     */
+    private CompletionStage<byte[]> infoHashOf(FileId id, PeerInfo peer) {
+        String key = id.hex() + " " + peer.address();
+        byte[] known = infoHashes.get(key);
+        if (known != null) {
+            return CompletableFuture.completedFuture(known);
+        }
+        ContentDirectory d = directory;
+        if (d == null) {
+            return CompletableFuture.failedFuture(new IllegalStateException(
+                    "the Chiral DHT is not running: cannot find which torrent " + peer.address() + " seeds " + id.shortHex() + " as"));
+        }
+        return d.providers(id).thenApply(list -> {
+            ContentDirectory.Provider match = null;
+            for (ContentDirectory.Provider p : list) {
+                if (p.infoHash().isEmpty()) {
+                    continue;
+                }
+                if (peer.nodeId() != null ? p.nodeId().equals(peer.nodeId())
+                        : p.protocols().getOrDefault(NAME, List.of()).contains(peer.address())) {
+                    match = p;
+                    break;
+                }
+            }
+            if (match == null) {
+                throw new IllegalStateException("no provider record of " + id.shortHex() + " names the torrent "
+                        + peer.address() + " seeds it as (the provider shares it over BitTorrent with `share`)");
+            }
+            byte[] ih = HexFormat.of().parseHex(match.infoHash());
+            if (infoHashes.size() > 4096) {
+                infoHashes.clear();
+            }
+            infoHashes.put(key, ih);
+            return ih;
+        });
     }
 
     @Override
-    public ChunkSource openSource(FileMetadata metadata, PeerInfo peer) {
-        throw new UnsupportedOperationException("BitTorrent peers are reached through a magnet link or a .torrent, not a CID");
+    public byte[] fileDescription(Torrent t, String cid) {
+        FileId id = t.fileId();
+        Metainfo m = t.meta();
+        if (id == null || m == null || !m.singleFile() || !id.hex().equals(cid)) {
+            return null;
+        }
+        return store.metadata(id).filter(f -> f.size() == m.totalLength()).map(Extension::encodeFileDescription).orElse(null);
     }
 
     @Override

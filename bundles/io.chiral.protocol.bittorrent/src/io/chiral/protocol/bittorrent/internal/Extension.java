@@ -1,9 +1,11 @@
 package io.chiral.protocol.bittorrent.internal;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -346,14 +348,28 @@ public final class Extension {
 
     // ---- Chiral extension ----
 
+    /** Largest Chiral file description one peer sends another (16 MiB: 2^19 chunk hashes, a 128 GiB file). */
+    public static final int MAX_FILE_DESCRIPTION = MAX_METADATA_SIZE;
+    /** Torrent piece lengths a file description may state: 16 KiB .. 64 MiB, a multiple of 16 KiB. */
+    public static final int MAX_PIECE_LENGTH = 64 * 1024 * 1024;
+    private static final Bytes CID = Bytes.of("cid");
+    private static final Bytes PIECE_LENGTH = Bytes.of("piece_length");
+
     /**
-     * The {@code chiral} extension message (msg_type 1), sent once after the extended handshake by Chiral nodes:
-     * the sender's Ed25519 node id as 64 lowercase hex digits, its reputation as an integer in thousandths
-     * ({@code reputation_score} 0..1000 stands for 0.000..1.000; bencode has no floats), and its wallet address
-     * ({@code 0x} + 40 hex digits) or the empty string. Other msg_type values are rejected: the extension is ours
-     * and has no other message yet.
+     * A message of the {@code chiral} extension. msg_type 1 is the hello both Chiral peers send after the extended
+     * handshake; 2, 3 and 4 fetch the Chiral description of the torrent's file (its CID, chunk SHA-256s and Merkle
+     * root, which a CID download verifies against) in 16 KiB pieces, as BEP 9 does with the info dictionary.
      */
-    public record ChiralHello(String chiralPeerId, int reputationMilli, String walletAddress) {
+    public sealed interface ChiralMessage permits ChiralHello, FileRequest, FileData, FileReject, ChiralUnknown {
+    }
+
+    /**
+     * msg_type 1, sent once after the extended handshake by Chiral nodes: the sender's Ed25519 node id as 64
+     * lowercase hex digits, its reputation as an integer in thousandths ({@code reputation_score} 0..1000 stands
+     * for 0.000..1.000; bencode has no floats), and its wallet address ({@code 0x} + 40 hex digits) or the empty
+     * string.
+     */
+    public record ChiralHello(String chiralPeerId, int reputationMilli, String walletAddress) implements ChiralMessage {
         public ChiralHello {
             if (chiralPeerId == null || !PEER_ID.matcher(chiralPeerId).matches()) {
                 throw new IllegalArgumentException("chiral peer id must be 64 lowercase hex digits");
@@ -367,31 +383,217 @@ public final class Extension {
         }
     }
 
-    public static byte[] encodeChiral(ChiralHello h) {
+    /** msg_type 2: asks for piece {@code piece} of the description of file {@code cid} (64 hex; 32 bytes on the wire). */
+    public record FileRequest(String cid, int piece) implements ChiralMessage {
+        public FileRequest {
+            requireCid(cid);
+        }
+    }
+
+    /**
+     * msg_type 3: piece {@code piece} of the description of {@code cid}, {@code totalSize} bytes in all, and the
+     * piece length of the torrent the sender serves the file as; the piece's bytes follow the dictionary.
+     */
+    public record FileData(String cid, int piece, int totalSize, int pieceLength, byte[] data) implements ChiralMessage {
+        public FileData {
+            requireCid(cid);
+            data = data.clone();
+        }
+
+        @Override
+        public byte[] data() {
+            return data.clone();
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof FileData f && f.cid.equals(cid) && f.piece == piece && f.totalSize == totalSize
+                    && f.pieceLength == pieceLength && Arrays.equals(f.data, data);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(cid, piece, totalSize, pieceLength, Arrays.hashCode(data));
+        }
+
+        @Override
+        public String toString() {
+            return "FileData[cid=" + cid + ", piece=" + piece + ", totalSize=" + totalSize + ", pieceLength="
+                    + pieceLength + ", " + data.length + " bytes]";
+        }
+    }
+
+    /** msg_type 4: the sender does not describe {@code cid} (piece {@code piece} asked for). */
+    public record FileReject(String cid, int piece) implements ChiralMessage {
+        public FileReject {
+            requireCid(cid);
+        }
+    }
+
+    /** A msg_type this version does not know: ignored, so that later versions can add messages. */
+    public record ChiralUnknown(long msgType) implements ChiralMessage {
+    }
+
+    private static void requireCid(String cid) {
+        if (cid == null || !PEER_ID.matcher(cid).matches()) {
+            throw new IllegalArgumentException("cid must be 64 lowercase hex digits");
+        }
+    }
+
+    public static byte[] encodeChiral(ChiralMessage m) {
         Map<String, Object> d = new LinkedHashMap<>();
-        d.put("msg_type", 1);
-        d.put("chiral_peer_id", h.chiralPeerId());
-        d.put("reputation_score", h.reputationMilli());
-        d.put("wallet_address", h.walletAddress());
+        switch (m) {
+            case ChiralHello h -> {
+                d.put("msg_type", 1);
+                d.put("chiral_peer_id", h.chiralPeerId());
+                d.put("reputation_score", h.reputationMilli());
+                d.put("wallet_address", h.walletAddress());
+            }
+            case FileRequest r -> {
+                d.put("msg_type", 2);
+                d.put("cid", HexFormat.of().parseHex(r.cid()));
+                d.put("piece", r.piece());
+            }
+            case FileData f -> {
+                d.put("msg_type", 3);
+                d.put("cid", HexFormat.of().parseHex(f.cid()));
+                d.put("piece", f.piece());
+                d.put("total_size", f.totalSize());
+                d.put("piece_length", f.pieceLength());
+            }
+            case FileReject r -> {
+                d.put("msg_type", 4);
+                d.put("cid", HexFormat.of().parseHex(r.cid()));
+                d.put("piece", r.piece());
+            }
+            case ChiralUnknown u -> throw new IllegalArgumentException("an unknown chiral message cannot be sent");
+        }
+        byte[] dict = Bencode.encode(d);
+        if (!(m instanceof FileData f)) {
+            return dict;
+        }
+        byte[] out = Arrays.copyOf(dict, dict.length + f.data.length);
+        System.arraycopy(f.data, 0, out, dict.length, f.data.length);
+        return out;
+    }
+
+    /**
+     * Decodes a {@code chiral} payload. A description piece must lie within {@value #MAX_FILE_DESCRIPTION} bytes
+     * and a data message carry exactly its piece; the piece length is 16 KiB .. 64 MiB in whole 16 KiB blocks.
+     */
+    public static ChiralMessage decodeChiral(byte[] payload) throws TorrentException {
+        int dictEnd = valueEnd(payload, 0, payload.length);
+        SortedMap<Bytes, Object> d = dict(payload, 0, dictEnd);
+        if (!(d.get(MSG_TYPE) instanceof Long type)) {
+            throw new TorrentException("chiral message without integer 'msg_type'");
+        }
+        if (type < 1 || type > 4) {
+            return new ChiralUnknown(type);
+        }
+        if (type != 3) {
+            requireNoTrailing(payload, dictEnd);
+        }
+        if (type == 1) {
+            String id = d.get(CHIRAL_PEER_ID) instanceof Bytes b && b.length() == 64 ? ascii(b, "chiral_peer_id") : null;
+            if (id == null || !PEER_ID.matcher(id).matches()) {
+                throw new TorrentException("chiral_peer_id is not 64 lowercase hex digits");
+            }
+            int reputation = (int) requiredInt(d, REPUTATION, 0, MAX_REPUTATION_MILLI);
+            String wallet = d.get(WALLET) instanceof Bytes b && b.length() <= 42 ? new String(b.toByteArray(),
+                    StandardCharsets.ISO_8859_1) : null;
+            if (wallet == null || !(wallet.isEmpty() || WALLET_ADDRESS.matcher(wallet).matches())) {
+                throw new TorrentException("wallet_address is not 0x + 40 hex digits or empty");
+            }
+            return new ChiralHello(id, reputation, wallet);
+        }
+        if (!(d.get(CID) instanceof Bytes c) || c.length() != 32) {
+            throw new TorrentException("chiral message without a 32-byte 'cid'");
+        }
+        String cid = HexFormat.of().formatHex(c.toByteArray());
+        if (type != 3) {
+            int piece = (int) requiredInt(d, PIECE, 0, metadataPieces(MAX_FILE_DESCRIPTION) - 1);
+            return type == 2 ? new FileRequest(cid, piece) : new FileReject(cid, piece);
+        }
+        long total = requiredInt(d, TOTAL_SIZE, 1, MAX_FILE_DESCRIPTION);
+        int piece = (int) requiredInt(d, PIECE, 0, metadataPieces(total) - 1);
+        long pieceLength = requiredInt(d, PIECE_LENGTH, PeerWire.BLOCK, MAX_PIECE_LENGTH);
+        if (pieceLength % PeerWire.BLOCK != 0) {
+            throw new TorrentException("piece_length " + pieceLength + " is not a multiple of 16 KiB");
+        }
+        long expected = Math.min(METADATA_PIECE, total - (long) piece * METADATA_PIECE);
+        if (payload.length - dictEnd != expected) {
+            throw new TorrentException("description piece " + piece + " carries " + (payload.length - dictEnd)
+                    + " bytes, expected " + expected);
+        }
+        return new FileData(cid, piece, (int) total, (int) pieceLength, Arrays.copyOfRange(payload, dictEnd, payload.length));
+    }
+
+    private static final Bytes NAME = Bytes.of("name");
+    private static final Bytes SIZE = Bytes.of("size");
+    private static final Bytes CHUNK_SIZE = Bytes.of("chunk_size");
+    private static final Bytes HASHES = Bytes.of("hashes");
+    private static final Bytes MERKLE_ROOT = Bytes.of("merkle_root");
+    private static final Bytes MIME = Bytes.of("mime");
+
+    /**
+     * The description of a stored file that {@link FileData} carries: a bencoded dictionary of name, size,
+     * chunk size, the chunks' SHA-256s concatenated (32 bytes each), the Merkle root (32 bytes) and MIME type.
+     */
+    public static byte[] encodeFileDescription(io.chiral.api.FileMetadata m) {
+        byte[] hashes = new byte[32 * m.chunkCount()];
+        for (int i = 0; i < m.chunkCount(); i++) {
+            System.arraycopy(HexFormat.of().parseHex(m.chunkHashes().get(i)), 0, hashes, 32 * i, 32);
+        }
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("name", m.name());
+        d.put("size", m.size());
+        d.put("chunk_size", m.chunkSize());
+        d.put("hashes", hashes);
+        d.put("merkle_root", HexFormat.of().parseHex(m.merkleRoot()));
+        d.put("mime", m.mimeType());
         return Bencode.encode(d);
     }
 
-    public static ChiralHello decodeChiral(byte[] payload) throws TorrentException {
-        SortedMap<Bytes, Object> d = dict(payload, 0, payload.length);
-        if (requiredInt(d, MSG_TYPE, 1, 1) != 1) {
-            throw new TorrentException("unknown chiral msg_type");
+    /**
+     * Decodes a file description sent for {@code cid}. Its consistency (chunk count against size, Merkle root
+     * against the hashes) is checked by whoever uses it; here only its form and bounds.
+     */
+    public static io.chiral.api.FileMetadata decodeFileDescription(byte[] bytes, String cid) throws TorrentException {
+        if (bytes.length > MAX_FILE_DESCRIPTION) {
+            throw new TorrentException("file description of " + bytes.length + " bytes is too large");
         }
-        String id = d.get(CHIRAL_PEER_ID) instanceof Bytes b && b.length() == 64 ? ascii(b, "chiral_peer_id") : null;
-        if (id == null || !PEER_ID.matcher(id).matches()) {
-            throw new TorrentException("chiral_peer_id is not 64 lowercase hex digits");
+        Object root;
+        try {
+            root = Bencode.decode(bytes, new Bencode.Limits(MAX_FILE_DESCRIPTION, 4, 64));
+        } catch (BencodeException e) {
+            throw new TorrentException("invalid file description: " + e.getMessage(), e);
         }
-        int reputation = (int) requiredInt(d, REPUTATION, 0, MAX_REPUTATION_MILLI);
-        String wallet = d.get(WALLET) instanceof Bytes b && b.length() <= 42 ? new String(b.toByteArray(),
-                StandardCharsets.ISO_8859_1) : null;
-        if (wallet == null || !(wallet.isEmpty() || WALLET_ADDRESS.matcher(wallet).matches())) {
-            throw new TorrentException("wallet_address is not 0x + 40 hex digits or empty");
+        if (!(root instanceof SortedMap<?, ?> raw)) {
+            throw new TorrentException("file description is not a dictionary");
         }
-        return new ChiralHello(id, reputation, wallet);
+        @SuppressWarnings("unchecked")
+        SortedMap<Bytes, Object> d = (SortedMap<Bytes, Object>) raw;
+        long size = requiredInt(d, SIZE, 0, Long.MAX_VALUE);
+        int chunkSize = (int) requiredInt(d, CHUNK_SIZE, 1, io.chiral.api.FileMetadata.MAX_CHUNK_SIZE);
+        if (!(d.get(HASHES) instanceof Bytes h) || h.length() % 32 != 0) {
+            throw new TorrentException("file description without 'hashes' in 32-byte units");
+        }
+        if (!(d.get(MERKLE_ROOT) instanceof Bytes root32) || root32.length() != 32) {
+            throw new TorrentException("file description without a 32-byte 'merkle_root'");
+        }
+        String name = d.get(NAME) instanceof Bytes n && n.length() <= 1024 ? n.utf8() : "";
+        String mime = d.get(MIME) instanceof Bytes t && t.length() <= 255 ? t.utf8() : "";
+        byte[] all = h.toByteArray();
+        List<String> hashes = new ArrayList<>(all.length / 32);
+        for (int i = 0; i < all.length; i += 32) {
+            hashes.add(HexFormat.of().formatHex(all, i, i + 32));
+        }
+        try {
+            return new io.chiral.api.FileMetadata(io.chiral.api.FileId.parse(cid), name, size, chunkSize, hashes,
+                    HexFormat.of().formatHex(root32.toByteArray()), mime);
+        } catch (IllegalArgumentException e) {
+            throw new TorrentException("inconsistent file description: " + e.getMessage());
+        }
     }
 
     // ---- BEP 11 ut_pex ----

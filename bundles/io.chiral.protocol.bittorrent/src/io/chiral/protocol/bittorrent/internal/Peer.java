@@ -74,6 +74,7 @@ final class Peer extends ChannelInboundHandlerAdapter {
     long connectedNanos = System.nanoTime();
     int badPieces;
     int metadataRequestsServed;
+    int descriptionRequestsServed;
     java.util.Set<InetSocketAddress> pexSent = new java.util.HashSet<>();
 
     Peer(Session session, Torrent torrent, InetSocketAddress remote, PeerWireCodec codec) {

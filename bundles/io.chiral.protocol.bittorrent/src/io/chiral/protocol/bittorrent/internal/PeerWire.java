@@ -269,11 +269,7 @@ public final class PeerWire {
     }
 
     /**
-     * A block of piece {@code index} at offset {@code begin}. The array is copied in and out; use
-     * {@link #length()} and {@link #copyTo} to avoid copies.
-     */
-    /**
-     * A block of data. Unlike the other records it does not copy its array (a block is 16 KiB and arrives by the
+     * A block of piece {@code index} at offset {@code begin}. Unlike the other records it does not copy its array (a block is 16 KiB and arrives by the
      * million): the array belongs to the record, and neither its creator nor a reader may modify it.
      */
     public record Piece(int index, int begin, byte[] block) implements Message {

@@ -27,6 +27,12 @@ interface Session {
 
     Random random();
 
+    /**
+     * The Chiral description ({@link Extension#encodeFileDescription}) of the stored file {@code torrent} is, when it
+     * is a single-file torrent whose file has CID {@code cid}; null otherwise.
+     */
+    byte[] fileDescription(Torrent torrent, String cid);
+
     /** The running torrent with this info-hash, for an inbound handshake; null when none. */
     Torrent torrent(byte[] infoHash);
 

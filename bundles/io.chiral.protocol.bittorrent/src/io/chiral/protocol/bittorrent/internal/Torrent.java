@@ -67,6 +67,8 @@ final class Torrent implements TransferHandle {
     private volatile TransferState state;
     private volatile String error;
     private volatile FileId cid;
+    /** Cached Chiral description of the file (chunk hashes), served to Chiral peers that fetch it by CID. */
+    private volatile byte[] description;
     private boolean paused;
     private final long startNanos = System.nanoTime();
     private volatile long doneNanos;
@@ -300,6 +302,7 @@ final class Torrent implements TransferHandle {
 
     void fileId(FileId id) {
         cid = id;
+        description = null;
     }
 
     @Override
@@ -1045,13 +1048,46 @@ final class Torrent implements TransferHandle {
                 addPeers(pex.added(), "pex");
             }
             case EXT_CHIRAL -> {
-                p.chiral = Extension.decodeChiral(e.payload());
-                LOG.fine(() -> "torrent " + name() + ": " + p.label() + " is Chiral node " + p.chiral.chiralPeerId());
+                switch (Extension.decodeChiral(e.payload())) {
+                    case Extension.ChiralHello h -> {
+                        p.chiral = h;
+                        LOG.fine(() -> "torrent " + name() + ": " + p.label() + " is Chiral node " + h.chiralPeerId());
+                    }
+                    case Extension.FileRequest r -> serveDescription(p, r);
+                    default -> {
+                        // descriptions are fetched by CID sources (PeerChunkSource), not torrents; unknown types ignored
+                    }
+                }
             }
             default -> {
                 // an id we never assigned: ignore, as BEP 10 asks
             }
         }
+    }
+
+    /**
+     * A Chiral peer asks for the description (chunk SHA-256s) of the file this torrent is, to fetch it by CID: sent
+     * when this is a single-file torrent of a stored file with that CID, refused otherwise or when asked too often.
+     */
+    private void serveDescription(Peer p, Extension.FileRequest r) {
+        if (p.remoteChiralId == 0) {
+            return;
+        }
+        if (description == null && meta != null) {
+            description = session.fileDescription(this, r.cid());
+        }
+        byte[] d = description;
+        Extension.ChiralMessage answer;
+        if (d == null || cid == null || !cid.hex().equals(r.cid()) || r.piece() >= Extension.metadataPieces(d.length)
+                || ++p.descriptionRequestsServed > 4 * Extension.metadataPieces(d.length) + 16) {
+            answer = new Extension.FileReject(r.cid(), r.piece());
+        } else {
+            int from = r.piece() * Extension.METADATA_PIECE;
+            answer = new Extension.FileData(r.cid(), r.piece(), d.length, meta.pieceLength(),
+                    Arrays.copyOfRange(d, from, Math.min(d.length, from + Extension.METADATA_PIECE)));
+        }
+        p.send(new PeerWire.Extended(p.remoteChiralId, Extension.encodeChiral(answer)));
+        p.flush();
     }
 
     private void onMetadata(Peer p, byte[] payload) throws TorrentException {

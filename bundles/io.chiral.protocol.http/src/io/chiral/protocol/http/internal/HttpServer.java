@@ -2,17 +2,14 @@ package io.chiral.protocol.http.internal;
 
 import java.io.IOException;
 import java.net.BindException;
-import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.NetworkInterface;
-import java.net.SocketException;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
 import io.chiral.api.ContentStore;
+import io.chiral.net.ListenAddresses;
 import io.chiral.net.NetService;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -95,46 +92,12 @@ final class HttpServer {
         return local.getPort();
     }
 
-    /**
-     * Addresses peers can reach this server at: bound to a wildcard, {@code 127.0.0.1:PORT} and every
-     * non-loopback IPv4 address of the interfaces that are up; bound to one address, that address.
-     */
+    /** Addresses peers can reach this server at (see {@link ListenAddresses}). */
     List<String> listenAddresses() {
-        if (!channel.isActive()) {
-            return List.of();
-        }
-        InetAddress bound = local.getAddress();
-        if (!bound.isAnyLocalAddress()) {
-            return List.of(hostPort(bound, port()));
-        }
-        List<String> out = new ArrayList<>();
-        out.add("127.0.0.1:" + port());
-        try {
-            for (NetworkInterface nif : NetworkInterface.networkInterfaces().toList()) {
-                if (!nif.isUp() || nif.isLoopback()) {
-                    continue;
-                }
-                for (InetAddress a : nif.inetAddresses().toList()) {
-                    if (a instanceof Inet4Address && !a.isLoopbackAddress()) {
-                        String hp = hostPort(a, port());
-                        if (!out.contains(hp)) {
-                            out.add(hp);
-                        }
-                    }
-                }
-            }
-        } catch (SocketException e) {
-            LOG.fine("cannot list network interfaces: " + e);
-        }
-        return out;
+        return channel.isActive() ? ListenAddresses.of(local.getAddress(), port()) : List.of();
     }
 
     static String hostPort(InetAddress address, int port) {
-        String host = address.getHostAddress();
-        int zone = host.indexOf('%');
-        if (zone >= 0) {
-            host = host.substring(0, zone);
-        }
-        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port;
+        return ListenAddresses.hostPort(address, port);
     }
 }

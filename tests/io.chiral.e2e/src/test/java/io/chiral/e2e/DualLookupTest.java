@@ -64,6 +64,45 @@ class DualLookupTest {
         }
     }
 
+    /**
+     * The other direction: a CID download uses a provider that serves the file only over BitTorrent. Its provider
+     * record names the torrent's info-hash; the downloading node connects with that info-hash, gets the chunk hashes
+     * over the {@code chiral} extension, and fetches the chunks as 16 KiB blocks, each chunk verified by SHA-256.
+     */
+    @Test
+    void aCidIsFetchedFromAProviderThatServesItOnlyOverBitTorrent() throws Exception {
+        Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "thesis.tex", 5L * 1024 * 1024 + 333, 73);
+        try (Node a = Node.start(tmp.resolve("a"))) {
+            Node b = Node.start(tmp.resolve("b"), "--bootstrap", a.dhtAddress("chiral"));
+            try (b) {
+                a.awaitProtocol("bittorrent");
+                b.awaitProtocol("bittorrent");
+                String btih = a.run("add", "--protocol", "bittorrent", file.toString()).ok().lastLine().substring(20, 60);
+                a.run("uninstall", "io.chiral.protocol.http.feature").ok();
+                String cid = Node.sha256(file);
+
+                // wait for a's record without HTTP (published again when the protocol went) to reach b
+                String records = "";
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (System.nanoTime() < deadline && !(records.contains(btih) && !records.contains("\"http\""))) {
+                    Thread.sleep(300);
+                    Node.Result r = b.run("dht", "get", "providers::" + cid);
+                    records = r.out() + r.err();
+                }
+                assertTrue(records.contains(btih) && !records.contains("\"http\""),
+                        "a's provider record names its torrent and no HTTP address: " + records);
+
+                JsonObject r = b.run("--json", "get", cid, "-o", tmp.resolve("out").toString()).ok().json();
+                assertEquals("COMPLETED", r.get("state").getAsString(), r.toString());
+                assertEquals(-1L, Files.mismatch(file, Path.of(r.get("output").getAsString())));
+                assertEquals(java.util.Set.of("bittorrent://" + a.btAddress()), r.getAsJsonObject("bytesPerSource").keySet(),
+                        r.toString());
+                assertEquals(Files.size(file), r.getAsJsonObject("bytesPerSource").get("bittorrent://" + a.btAddress())
+                        .getAsLong(), r.toString());
+            }
+        }
+    }
+
     /** Peers from BitTorrent's mainline DHT: the seeder announces there, the magnet link's node finds it there. */
     @Test
     void aBareMagnetLinkFindsItsSeederInTheMainlineDht() throws Exception {

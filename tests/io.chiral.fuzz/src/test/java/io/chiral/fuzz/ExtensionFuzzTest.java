@@ -11,18 +11,21 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import io.chiral.api.FileId;
+import io.chiral.api.FileMetadata;
 import io.chiral.protocol.bittorrent.internal.Extension;
 import io.chiral.protocol.bittorrent.internal.TorrentException;
 
 /**
  * BEP 10 extension payloads straight into their decoders: the extended handshake, BEP 9 ut_metadata (with the
- * metadata size unknown or announced) and the Chiral hello. Only {@link TorrentException} may escape; accepted
- * values lie within the documented bounds.
+ * metadata size unknown or announced), the {@code chiral} messages and the Chiral file description they carry.
+ * Only {@link TorrentException} may escape; accepted values lie within the documented bounds.
  *
- * <p>Input: byte 0 selects the decoder (mod 4: handshake, metadata with unknown size, metadata with the size in
- * bytes 1-3, chiral hello); the rest is the payload.
+ * <p>Input: byte 0 selects the decoder (mod 5: handshake, metadata with unknown size, metadata with the size in
+ * bytes 1-3, chiral message, file description); the rest is the payload.
  */
 class ExtensionFuzzTest {
+    private static final String CID = "ab".repeat(32);
 
     static Stream<Arguments> seeds() {
         List<byte[]> out = new ArrayList<>();
@@ -37,6 +40,13 @@ class ExtensionFuzzTest {
         out.add(with(2, concat(new byte[] {0, 0, 100}, data)));
         out.add(with(3, Extension.encodeChiral(new Extension.ChiralHello("0f".repeat(32), 1000, ""))));
         out.add(with(3, Extension.encodeChiral(new Extension.ChiralHello("a1".repeat(32), 0, "0x" + "aB".repeat(20)))));
+        out.add(with(3, Extension.encodeChiral(new Extension.FileRequest(CID, 3))));
+        out.add(with(3, Extension.encodeChiral(new Extension.FileReject(CID, 0))));
+        out.add(with(3, Extension.encodeChiral(new Extension.FileData(CID, 0, 200, 262_144, new byte[200]))));
+        out.add(with(3, "d8:msg_typei9ee".getBytes()));
+        FileMetadata file = new FileMetadata(FileId.parse(CID), "a b.bin", 300_000, 262_144,
+                List.of("11".repeat(32), "22".repeat(32)), "33".repeat(32), "application/octet-stream");
+        out.add(with(4, Extension.encodeFileDescription(file)));
         return out.stream().map(b -> Arguments.of((Object) b));
     }
 
@@ -58,7 +68,7 @@ class ExtensionFuzzTest {
         }
         byte[] payload = Arrays.copyOfRange(data, 1, data.length);
         try {
-            switch ((data[0] & 0xff) % 4) {
+            switch ((data[0] & 0xff) % 5) {
                 case 0 -> {
                     Extension.Handshake h = NoLookups.during(() -> Extension.decodeHandshake(payload));
                     Check.that(h.extensions().size() <= Extension.MAX_EXTENSIONS, "extension count");
@@ -76,13 +86,38 @@ class ExtensionFuzzTest {
                     long size = (payload[0] & 0xff) << 16 | (payload[1] & 0xff) << 8 | (payload[2] & 0xff);
                     metadata(Arrays.copyOfRange(payload, 3, payload.length), size);
                 }
+                case 3 -> chiral(payload);
                 default -> {
-                    Extension.ChiralHello h = NoLookups.during(() -> Extension.decodeChiral(payload));
-                    Check.that(h.equals(Extension.decodeChiral(Extension.encodeChiral(h))), "chiral round trip");
+                    FileMetadata m = NoLookups.during(() -> Extension.decodeFileDescription(payload, CID));
+                    Check.that(m.id().hex().equals(CID), "description names the file asked for");
+                    Check.that(m.chunkCount() <= Extension.MAX_FILE_DESCRIPTION / 32, "chunk count bound");
+                    Check.that(Extension.decodeFileDescription(Extension.encodeFileDescription(m), CID).equals(m),
+                            "description round trip");
                 }
             }
         } catch (TorrentException e) {
             // rejected
+        }
+    }
+
+    private static void chiral(byte[] payload) throws Exception {
+        Extension.ChiralMessage m = NoLookups.during(() -> Extension.decodeChiral(payload));
+        int maxPieces = Extension.metadataPieces(Extension.MAX_FILE_DESCRIPTION);
+        switch (m) {
+            case Extension.ChiralHello h -> Check.that(h.reputationMilli() >= 0 && h.reputationMilli() <= 1000, "reputation");
+            case Extension.FileRequest r -> Check.that(r.piece() >= 0 && r.piece() < maxPieces, "request piece");
+            case Extension.FileReject r -> Check.that(r.piece() >= 0 && r.piece() < maxPieces, "reject piece");
+            case Extension.FileData d -> {
+                Check.that(d.totalSize() > 0 && d.totalSize() <= Extension.MAX_FILE_DESCRIPTION, "total size bound");
+                long expected = Math.min(Extension.METADATA_PIECE, d.totalSize() - (long) d.piece() * Extension.METADATA_PIECE);
+                Check.that(d.piece() >= 0 && d.data().length == expected && expected > 0, "data piece");
+                Check.that(d.pieceLength() >= 16384 && d.pieceLength() <= Extension.MAX_PIECE_LENGTH
+                        && d.pieceLength() % 16384 == 0, "piece length");
+            }
+            case Extension.ChiralUnknown u -> Check.that(u.msgType() < 1 || u.msgType() > 4, "unknown type");
+        }
+        if (!(m instanceof Extension.ChiralUnknown)) {
+            Check.that(m.equals(Extension.decodeChiral(Extension.encodeChiral(m))), "chiral round trip");
         }
     }
 
