@@ -86,6 +86,10 @@ final class PeerChunkSource extends ChannelInboundHandlerAdapter implements Chun
      */
     PeerChunkSource(io.netty.channel.EventLoop loop, PeerInfo peer, String cid, FileMetadata file, byte[] peerId,
             Extension.ChiralHello hello, String client) {
+        if (file != null && file.chunkSize() % PeerWire.BLOCK != 0) {
+            throw new IllegalArgumentException("chunks of " + file.chunkSize()
+                    + " bytes do not map onto BitTorrent's 16 KiB blocks");
+        }
         this.loop = loop;
         this.peer = peer;
         this.cid = cid;
@@ -158,6 +162,11 @@ final class PeerChunkSource extends ChannelInboundHandlerAdapter implements Chun
     @Override
     public void close() {
         fail("closed");
+    }
+
+    /** Why this source ended (null while it is open). */
+    String closeReason() {
+        return closeReason;
     }
 
     private String reason() {
@@ -368,7 +377,10 @@ final class PeerChunkSource extends ChannelInboundHandlerAdapter implements Chun
         }
     }
 
-    /** The block requests covering chunk {@code p} (16 KiB blocks, none crossing a piece boundary). */
+    /**
+     * The block requests covering what chunk {@code p} still lacks: 16 KiB blocks, none crossing a piece boundary
+     * (the piece length is a multiple of 16 KiB, so blocks of a chunk are 16 KiB apart from its start).
+     */
     private List<PeerWire.Request> blocks(Pending p) {
         List<PeerWire.Request> out = new ArrayList<>(p.blocks);
         long from = file.chunkOffset(p.index);
@@ -377,7 +389,9 @@ final class PeerChunkSource extends ChannelInboundHandlerAdapter implements Chun
             int piece = (int) (pos / pieceLength);
             int begin = (int) (pos % pieceLength);
             int length = (int) Math.min(Math.min(PeerWire.BLOCK, pieceLength - begin), end - pos);
-            out.add(new PeerWire.Request(piece, begin, length));
+            if (!p.received.get((int) ((pos - from) / PeerWire.BLOCK))) {
+                out.add(new PeerWire.Request(piece, begin, length)); // after a choke: only what is still missing
+            }
             pos += length;
         }
         return out;

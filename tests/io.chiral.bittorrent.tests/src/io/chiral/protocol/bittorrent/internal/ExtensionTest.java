@@ -194,6 +194,63 @@ class ExtensionTest {
         assertThrows(IllegalArgumentException.class, () -> new ChiralHello(ID, 1, "0x12"));
     }
 
+    @Test
+    void fileDescriptionMessagesRoundTrip() throws Exception {
+        FileRequest req = new FileRequest(ID, 3);
+        byte[] wire = Extension.encodeChiral(req);
+        assertEquals("d3:cid32:", new String(wire, 0, 9, StandardCharsets.ISO_8859_1));
+        assertEquals(req, Extension.decodeChiral(wire));
+        assertEquals(new FileReject(ID, 0), Extension.decodeChiral(Extension.encodeChiral(new FileReject(ID, 0))));
+        byte[] data = new byte[100];
+        new Random(9).nextBytes(data);
+        FileData last = new FileData(ID, 2, 2 * 16_384 + 100, 262_144, data);
+        assertEquals(last, Extension.decodeChiral(Extension.encodeChiral(last)));
+        // a later version's message is ignored, not an error
+        assertEquals(new ChiralUnknown(9), Extension.decodeChiral(b("d8:msg_typei9ee")));
+
+        io.chiral.api.FileMetadata m = new io.chiral.api.FileMetadata(io.chiral.api.FileId.parse(ID), "notes.txt",
+                600_000, 262_144, List.of("11".repeat(32), "22".repeat(32), "33".repeat(32)), "44".repeat(32), "text/plain");
+        byte[] description = Extension.encodeFileDescription(m);
+        assertEquals(m, Extension.decodeFileDescription(description, ID));
+        assertThrows(TorrentException.class,
+                () -> Extension.decodeFileDescription(Arrays.copyOf(description, description.length - 1), ID));
+    }
+
+    @Test
+    void fileDescriptionRejections() {
+        String cid = "32:" + "x".repeat(32);
+        rejectsChiral("d3:cid31:" + "x".repeat(31) + "8:msg_typei2e5:piecei0ee");
+        rejectsChiral("d8:msg_typei2e5:piecei0ee");
+        rejectsChiral("d3:cid" + cid + "8:msg_typei2e5:piecei-1ee");
+        rejectsChiral("d3:cid" + cid + "8:msg_typei2e5:piecei1024ee"); // beyond 16 MiB
+        rejectsChiral("d3:cid" + cid + "8:msg_typei2e5:piecei0eex");
+        String data = "d3:cid" + cid + "8:msg_typei3e5:piecei0e12:piece_lengthi16384e10:total_sizei4ee";
+        assertTrue(assertDoesNotThrowChiral(data + "abcd") instanceof FileData);
+        rejectsChiral(data + "abc");
+        rejectsChiral(data + "abcde");
+        rejectsChiral(data.replace("i16384e", "i16383e") + "abcd");
+        rejectsChiral(data.replace("i16384e", "i8192e") + "abcd");
+        rejectsChiral(data.replace("i16384e", "i134217728e") + "abcd");
+        rejectsChiral(data.replace("10:total_sizei4e", "10:total_sizei16777217e") + "abcd");
+        rejectsChiral(data.replace("5:piecei0e", "5:piecei1e") + "abcd");
+        // descriptions: hashes in 32-byte units, a 32-byte root, a chunk count that matches the size
+        String root = "11:merkle_root32:" + "r".repeat(32);
+        rejectsDescription("d10:chunk_sizei262144e6:hashes31:" + "h".repeat(31) + root + "4:sizei10ee");
+        rejectsDescription("d10:chunk_sizei262144e6:hashes32:" + "h".repeat(32) + "11:merkle_root3:abc4:sizei10ee");
+        rejectsDescription("d10:chunk_sizei262144e6:hashes32:" + "h".repeat(32) + root + "4:sizei300000ee");
+        rejectsDescription("d10:chunk_sizei0e6:hashes32:" + "h".repeat(32) + root + "4:sizei10ee");
+        rejectsDescription("d10:chunk_sizei262144e6:hashes32:" + "h".repeat(32) + root + "4:sizei-1ee");
+        rejectsDescription("li1ee");
+    }
+
+    private static ChiralMessage assertDoesNotThrowChiral(String s) {
+        return org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> Extension.decodeChiral(b(s)));
+    }
+
+    private static void rejectsDescription(String s) {
+        assertThrows(TorrentException.class, () -> Extension.decodeFileDescription(b(s), ID), s);
+    }
+
     // ---- fuzz ----
 
     /**
@@ -212,7 +269,9 @@ class ExtensionTest {
             Extension.encodeMetadata(new MetadataData(2, 40_000, Arrays.copyOfRange(info, 32_768, 40_000))),
             Extension.encodeMetadata(new MetadataData(0, 40, Arrays.copyOf(info, 40))),
             Extension.encodeChiral(new ChiralHello(ID, 500, WALLET)),
-            Extension.encodeChiral(new ChiralHello(ID, 1, ""))};
+            Extension.encodeChiral(new ChiralHello(ID, 1, "")),
+            Extension.encodeChiral(new FileRequest(ID, 2)),
+            Extension.encodeChiral(new FileData(ID, 1, 20_000, 1 << 20, Arrays.copyOfRange(info, 0, 20_000 - 16_384)))};
         Random r = new Random(20_251_124L);
         int ok = 0;
         int runs = 200_000;
@@ -231,7 +290,13 @@ class ExtensionTest {
                             assertTrue(data.length() <= Extension.METADATA_PIECE && data.length() > 0);
                         }
                     }
-                    default -> assertInstanceOf(ChiralHello.class, Extension.decodeChiral(d));
+                    default -> {
+                        ChiralMessage m = Extension.decodeChiral(d);
+                        if (m instanceof FileData f) {
+                            assertTrue(f.data().length <= Extension.METADATA_PIECE && f.data().length > 0);
+                            assertTrue(f.pieceLength() % PeerWire.BLOCK == 0 && f.pieceLength() <= Extension.MAX_PIECE_LENGTH);
+                        }
+                    }
                 }
                 ok++;
             } catch (TorrentException expected) {
