@@ -71,7 +71,8 @@ public record FileMetadata(FileId id, String name, long size, int chunkSize, Lis
 
     /**
      * Makes a received file name safe to create in a download directory: the last path element only,
-     * no control characters, no leading dots that would hide it, at most {@link #MAX_NAME_LENGTH} characters.
+     * no control characters, no leading dots that would hide it, no surrounding white space, at most
+     * {@link #MAX_NAME_LENGTH} characters (never half a surrogate pair). Sanitizing a sanitized name changes nothing.
      */
     public static String sanitizeName(String raw) {
         String s = raw.replace('\\', '/');
@@ -80,11 +81,12 @@ public record FileMetadata(FileId id, String name, long size, int chunkSize, Lis
         s.codePoints().filter(cp -> cp >= 0x20 && cp != 0x7f).forEach(b::appendCodePoint);
         String out = b.toString().strip();
         while (out.startsWith(".")) {
-            out = out.substring(1);
+            out = out.substring(1).strip(); // ". x" must not come out as " x" (and " x" as "x" the next time)
         }
-        if (out.isEmpty()) {
-            out = "unnamed";
+        if (out.length() > MAX_NAME_LENGTH) {
+            int end = Character.isHighSurrogate(out.charAt(MAX_NAME_LENGTH - 1)) ? MAX_NAME_LENGTH - 1 : MAX_NAME_LENGTH;
+            out = out.substring(0, end).strip();
         }
-        return out.length() > MAX_NAME_LENGTH ? out.substring(0, MAX_NAME_LENGTH) : out;
+        return out.isEmpty() ? "unnamed" : out;
     }
 }

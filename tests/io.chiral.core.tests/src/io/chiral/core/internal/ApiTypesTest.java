@@ -52,6 +52,14 @@ class ApiTypesTest {
         assertEquals("unnamed", FileMetadata.sanitizeName(".."));
         assertEquals("ab", FileMetadata.sanitizeName("a\u0000\nb"));
         assertEquals(255, FileMetadata.sanitizeName("x".repeat(1000)).length());
+        // idempotent (found by ExtensionFuzzTest: ". b.bin" became " b.bin", then "b.bin" once sent on)
+        assertEquals("b.bin", FileMetadata.sanitizeName(". b.bin"));
+        assertEquals("x".repeat(254), FileMetadata.sanitizeName("x".repeat(254) + " y"));
+        assertEquals("x".repeat(254), FileMetadata.sanitizeName("x".repeat(254) + "\uD83D\uDE00"));
+        for (String raw : new String[] {". b.bin", " .. .a", "x".repeat(254) + " y", "x".repeat(254) + "\uD83D\uDE00", "./ .", "a\tb"}) {
+            String once = FileMetadata.sanitizeName(raw);
+            assertEquals(once, FileMetadata.sanitizeName(once), raw);
+        }
     }
 
     @Test
