@@ -235,12 +235,28 @@ public final class Extension {
             case MetadataUnknown u -> throw new IllegalArgumentException("an unknown metadata message cannot be sent");
         }
         byte[] dict = Bencode.encode(d);
-        if (!(m instanceof MetadataData data)) {
-            return dict;
-        }
-        byte[] out = Arrays.copyOf(dict, dict.length + data.data.length);
-        System.arraycopy(data.data, 0, out, dict.length, data.data.length);
+        return m instanceof MetadataData data ? withPiece(dict, data.data) : dict;
+    }
+
+    /** A data message: the bencoded dictionary, then the piece's bytes (BEP 9's layout, also the chiral file data). */
+    private static byte[] withPiece(byte[] dict, byte[] data) {
+        byte[] out = Arrays.copyOf(dict, dict.length + data.length);
+        System.arraycopy(data, 0, out, dict.length, data.length);
         return out;
+    }
+
+    /**
+     * The bytes after the dictionary of a data message, which must be exactly piece {@code piece} (16 KiB, or what
+     * remains of {@code total} for the last piece).
+     */
+    private static byte[] pieceBytes(byte[] payload, int dictEnd, long total, int piece, String what)
+            throws TorrentException {
+        long expected = Math.min(METADATA_PIECE, total - (long) piece * METADATA_PIECE);
+        if (payload.length - dictEnd != expected) {
+            throw new TorrentException(what + " piece " + piece + " carries " + (payload.length - dictEnd)
+                    + " bytes, expected " + expected);
+        }
+        return Arrays.copyOfRange(payload, dictEnd, payload.length);
     }
 
     /**
@@ -275,12 +291,7 @@ public final class Extension {
             requireNoTrailing(payload, dictEnd);
             return new MetadataReject(piece);
         }
-        long expected = Math.min(METADATA_PIECE, size - (long) piece * METADATA_PIECE);
-        if (payload.length - dictEnd != expected) {
-            throw new TorrentException("metadata piece " + piece + " carries " + (payload.length - dictEnd)
-                    + " bytes, expected " + expected);
-        }
-        return new MetadataData(piece, (int) size, Arrays.copyOfRange(payload, dictEnd, payload.length));
+        return new MetadataData(piece, (int) size, pieceBytes(payload, dictEnd, size, piece, "metadata"));
     }
 
     private static void requireNoTrailing(byte[] payload, int dictEnd) throws TorrentException {
@@ -469,12 +480,7 @@ public final class Extension {
             case ChiralUnknown u -> throw new IllegalArgumentException("an unknown chiral message cannot be sent");
         }
         byte[] dict = Bencode.encode(d);
-        if (!(m instanceof FileData f)) {
-            return dict;
-        }
-        byte[] out = Arrays.copyOf(dict, dict.length + f.data.length);
-        System.arraycopy(f.data, 0, out, dict.length, f.data.length);
-        return out;
+        return m instanceof FileData f ? withPiece(dict, f.data) : dict;
     }
 
     /**
@@ -520,12 +526,7 @@ public final class Extension {
         if (pieceLength % PeerWire.BLOCK != 0) {
             throw new TorrentException("piece_length " + pieceLength + " is not a multiple of 16 KiB");
         }
-        long expected = Math.min(METADATA_PIECE, total - (long) piece * METADATA_PIECE);
-        if (payload.length - dictEnd != expected) {
-            throw new TorrentException("description piece " + piece + " carries " + (payload.length - dictEnd)
-                    + " bytes, expected " + expected);
-        }
-        return new FileData(cid, piece, (int) total, (int) pieceLength, Arrays.copyOfRange(payload, dictEnd, payload.length));
+        return new FileData(cid, piece, (int) total, (int) pieceLength, pieceBytes(payload, dictEnd, total, piece, "description"));
     }
 
     private static final Bytes NAME = Bytes.of("name");

@@ -37,14 +37,7 @@ class DualLookupTest {
                 String cid = Node.sha256(file);
 
                 // the record is signed by a and found from b
-                String key = "info_hash_idx::" + btih;
-                String records = "";
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                while (System.nanoTime() < deadline && !records.contains(cid)) {
-                    Node.Result r = b.run("dht", "get", key);
-                    records = r.out() + r.err();
-                    Thread.sleep(300);
-                }
+                String records = awaitRecords(b, "info_hash_idx::" + btih, text -> text.contains(cid));
                 assertTrue(records.contains(cid), "info_hash_idx record from b: " + records);
 
                 JsonObject r = b.run("--json", "get", "magnet:?xt=urn:btih:" + btih, "-o", tmp.resolve("out").toString())
@@ -84,13 +77,8 @@ class DualLookupTest {
                 String cid = Node.sha256(file);
 
                 // wait for a's record without HTTP (published again when the protocol went) to reach b
-                String records = "";
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                while (System.nanoTime() < deadline && !(records.contains(btih) && !records.contains("\"http\""))) {
-                    Thread.sleep(300);
-                    Node.Result r = b.run("dht", "get", "providers::" + cid);
-                    records = r.out() + r.err();
-                }
+                String records = awaitRecords(b, "providers::" + cid,
+                        text -> text.contains(btih) && !text.contains("\"http\""));
                 assertTrue(records.contains(btih) && !records.contains("\"http\""),
                         "a's provider record names its torrent and no HTTP address: " + records);
 
@@ -103,6 +91,20 @@ class DualLookupTest {
                         .getAsLong(), r.toString());
             }
         }
+    }
+
+    /** What {@code dht get KEY} on {@code node} prints, once it satisfies {@code done} or after 30 s. */
+    private static String awaitRecords(Node node, String key, java.util.function.Predicate<String> done) throws Exception {
+        String records = "";
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (System.nanoTime() < deadline && !done.test(records)) {
+            Node.Result r = node.run("dht", "get", key);
+            records = r.out() + r.err();
+            if (!done.test(records)) {
+                Thread.sleep(300);
+            }
+        }
+        return records;
     }
 
     /** Peers from BitTorrent's mainline DHT: the seeder announces there, the magnet link's node finds it there. */
