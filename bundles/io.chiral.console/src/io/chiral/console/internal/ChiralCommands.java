@@ -128,10 +128,12 @@ public class ChiralCommands {
     public String add(@Descriptor("path of the file (relative to the node's working directory)") String file) {
         return run("add", () -> {
             Path p = Path.of(file).toAbsolutePath().normalize();
-            if (!Files.isRegularFile(p)) {
-                return "chiral: " + (Files.exists(p) ? "not a regular file: " : "no such file: ") + p;
+            FileMetadata m;
+            try {
+                m = store.add(p);
+            } catch (java.nio.file.AccessDeniedException e) {
+                return "chiral: cannot read " + e.getFile() + ": permission denied";
             }
-            FileMetadata m = store.add(p);
             for (ContentProtocol proto : protocols.protocols()) {
                 try {
                     proto.seed(m);

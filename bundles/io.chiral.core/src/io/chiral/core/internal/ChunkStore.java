@@ -144,16 +144,7 @@ public class ChunkStore implements ContentStore {
 
     @Override
     public FileMetadata add(Path file) throws IOException {
-        Path abs = file.toAbsolutePath().normalize();
-        if (!Files.exists(abs)) {
-            throw new NoSuchFileException(abs.toString(), null, "no such file");
-        }
-        if (!Files.isRegularFile(abs)) {
-            throw new IOException(abs + " is not a regular file");
-        }
-        if (!Files.isReadable(abs)) {
-            throw new IOException(abs + " is not readable");
-        }
+        Path abs = shareable(file);
         BasicFileAttributes before = Files.readAttributes(abs, BasicFileAttributes.class);
         FileMetadata meta = Chunker.describe(abs, abs.getFileName().toString(), FileMetadata.DEFAULT_CHUNK_SIZE, workers, null);
         BasicFileAttributes after = Files.readAttributes(abs, BasicFileAttributes.class);
@@ -175,6 +166,47 @@ public class ChunkStore implements ContentStore {
         if (ea != null) {
             ea.postEvent(new org.osgi.service.event.Event(topic, Map.of(io.chiral.api.ChiralEvents.PROP_CID, id.hex())));
         }
+    }
+
+    /** File systems whose files are made up when read (their size says 0 or 4096 whatever they hold). */
+    private static final java.util.Set<String> PSEUDO_FILE_SYSTEMS = java.util.Set.of("proc", "sysfs", "devtmpfs",
+            "devpts", "debugfs", "tracefs", "securityfs", "cgroup", "cgroup2", "configfs", "pstore", "bpf",
+            "efivarfs", "fusectl", "hugetlbfs", "mqueue", "binfmt_misc", "autofs", "rpc_pipefs", "nsfs");
+
+    /**
+     * The real path of a file that may be shared: links resolved; a regular, readable file on a real file system.
+     *
+     * @throws NoSuchFileException the file (or a folder on its path) does not exist
+     * @throws java.nio.file.AccessDeniedException the file or a folder on its path may not be read or entered
+     * @throws IllegalArgumentException a directory, device, FIFO, socket, or a file of a pseudo file system
+     */
+    static Path shareable(Path file) throws IOException {
+        Path abs = file.toAbsolutePath().normalize();
+        Path real;
+        try {
+            real = abs.toRealPath();
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(abs.toString(), null, "no such file");
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new java.nio.file.AccessDeniedException(abs.toString(), null, "permission denied");
+        }
+        BasicFileAttributes a = Files.readAttributes(real, BasicFileAttributes.class);
+        String shown = real.equals(abs) ? abs.toString() : abs + " (a link to " + real + ")";
+        if (a.isDirectory()) {
+            throw new IllegalArgumentException(shown + " is a directory: only files can be added");
+        }
+        if (!a.isRegularFile()) {
+            throw new IllegalArgumentException(shown + " is not a regular file (a device, FIFO or socket): only files can be added");
+        }
+        String type = Files.getFileStore(real).type();
+        if (PSEUDO_FILE_SYSTEMS.contains(type)) {
+            throw new IllegalArgumentException(shown + " is on the " + type
+                    + " pseudo file system, whose files are generated when read: it cannot be shared");
+        }
+        if (!Files.isReadable(real)) {
+            throw new java.nio.file.AccessDeniedException(shown, null, "permission denied");
+        }
+        return real;
     }
 
     /** Records a complete, verified file (a finished download). */

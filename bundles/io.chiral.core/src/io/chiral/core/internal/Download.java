@@ -996,6 +996,22 @@ final class Download implements TransferHandle {
         completion.completeExceptionally(new CancellationException("cancelled"));
     }
 
+    /** The verified file is already in the output folder (a download of an earlier run): complete, nothing to fetch. */
+    void alreadyHere(Path file) {
+        synchronized (this) {
+            int n = meta.chunkCount();
+            verified = new BitSet(n);
+            verified.set(0, n);
+            resumedBytes = meta.size();
+            verifiedBytes = meta.size();
+            output = file;
+            state = TransferState.COMPLETED;
+            endNanos = System.nanoTime();
+        }
+        LOG.info("already have " + meta.name() + " (" + id.shortHex() + ") at " + file);
+        completion.complete(file);
+    }
+
     /** Node shutting down: keep everything for a resume, release files and connections. */
     void suspend() {
         closeSources();

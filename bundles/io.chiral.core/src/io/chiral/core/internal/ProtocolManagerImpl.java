@@ -198,6 +198,18 @@ public class ProtocolManagerImpl implements ProtocolManager {
                 // already downloaded here in this run (e.g. resumed at start and finished): nothing to fetch
                 return existing;
             }
+            Optional<Path> here = verifiedCopyIn(id, out);
+            if (here.isPresent() && store.metadata(id).isPresent()) {
+                // downloaded (or added) here before, e.g. in an earlier run: the verified file is the answer
+                d = new Download(this, store, id, out, store.metadata(id).get());
+                d.alreadyHere(here.get());
+                if (existing != null) {
+                    order.remove(existing);
+                }
+                downloads.put(id, d);
+                order.add(d);
+                return d;
+            }
             FileMetadata known = store.download(id).map(ChunkStore.DownloadRecord::metadata).orElse(null);
             d = new Download(this, store, id, out, known);
             d.addSources(peers);
@@ -209,6 +221,28 @@ public class ProtocolManagerImpl implements ProtocolManager {
         }
         store.workers().execute(d::start);
         return d;
+    }
+
+    /** The store's complete, unchanged copy of {@code id} when it lies directly in {@code dir}. */
+    private Optional<Path> verifiedCopyIn(FileId id, Path dir) {
+        Optional<Path> have;
+        try {
+            have = store.contentPath(id);
+        } catch (java.io.UncheckedIOException e) {
+            return Optional.empty();
+        }
+        return have.filter(p -> sameDirectory(p.getParent(), dir));
+    }
+
+    private static boolean sameDirectory(Path a, Path b) {
+        if (a == null || b == null) {
+            return false;
+        }
+        try {
+            return a.equals(b) || java.nio.file.Files.isSameFile(a, b);
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     @Override

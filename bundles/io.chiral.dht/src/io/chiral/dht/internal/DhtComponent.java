@@ -166,6 +166,9 @@ public class DhtComponent implements Dht {
                 InetSocketAddress a = parse(s);
                 if (a.isUnresolved()) {
                     LOG.info("DHT " + network + ": cannot resolve bootstrap contact " + s);
+                } else if (!(a.getAddress() instanceof java.net.Inet4Address)) {
+                    LOG.warning("DHT " + network + ": ignoring bootstrap contact " + s
+                            + ": this DHT speaks IPv4 only (BEP 5 compact addresses); give an IPv4 address of that node");
                 } else {
                     join.add(a);
                 }
@@ -216,16 +219,29 @@ public class DhtComponent implements Dht {
         return node;
     }
 
+    /** {@code HOST:PORT}, {@code IPv4:PORT} or {@code [IPv6]:PORT}. */
     static InetSocketAddress parse(String hostPort) {
         int colon = hostPort.lastIndexOf(':');
-        if (colon <= 0) {
+        if (colon <= 0 || colon == hostPort.length() - 1) {
             throw new IllegalArgumentException("not HOST:PORT: '" + hostPort + "'");
         }
-        int port = Integer.parseInt(hostPort.substring(colon + 1));
+        String host = hostPort.substring(0, colon);
+        if (host.startsWith("[")) {
+            if (!host.endsWith("]") || host.length() < 3) {
+                throw new IllegalArgumentException("not [IPv6]:PORT: '" + hostPort + "'");
+            }
+            host = host.substring(1, host.length() - 1);
+        } // else a bare IPv6 address with the port after its last colon, as older node files have them
+        int port;
+        try {
+            port = Integer.parseInt(hostPort.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("not a port number in '" + hostPort + "'");
+        }
         if (port < 1 || port > 65535) {
             throw new IllegalArgumentException("port out of range in '" + hostPort + "'");
         }
-        return new InetSocketAddress(hostPort.substring(0, colon), port);
+        return new InetSocketAddress(host, port);
     }
 
     private static Optional<Integer> remembered(Path portFile) {
@@ -271,7 +287,7 @@ public class DhtComponent implements Dht {
                 if (n++ >= MAX_SAVED_NODES) {
                     break;
                 }
-                b.append(c.address().getAddress().getHostAddress()).append(':').append(c.address().getPort()).append('\n');
+                b.append(io.chiral.net.ListenAddresses.hostPort(c.address().getAddress(), c.address().getPort())).append('\n');
             }
             if (n > 0) {
                 writeAtomically(nodesFile, b.toString());

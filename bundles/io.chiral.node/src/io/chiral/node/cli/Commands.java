@@ -111,7 +111,14 @@ final class Commands {
         if (o.has("dht")) {
             for (JsonElement d : o.getAsJsonArray("dht")) {
                 JsonObject dht = d.getAsJsonObject();
-                out.println("dht " + dht.get("network").getAsString() + " " + dht.get("address").getAsString());
+                String network = dht.get("network").getAsString();
+                if (dht.has("addresses")) {
+                    for (JsonElement a : dht.getAsJsonArray("addresses")) {
+                        out.println("dht " + network + " " + a.getAsString());
+                    }
+                } else {
+                    out.println("dht " + network + " " + dht.get("address").getAsString());
+                }
             }
         }
     }
@@ -273,10 +280,17 @@ final class Commands {
         } catch (InvalidPathException e) {
             throw CliException.usage("add: not a file name: '" + file + "'");
         }
-        if (!Files.exists(p)) {
+        java.nio.file.attribute.BasicFileAttributes attrs;
+        try {
+            attrs = Files.readAttributes(p, java.nio.file.attribute.BasicFileAttributes.class);
+        } catch (java.nio.file.NoSuchFileException e) {
             throw new CliException("no such file: " + p);
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new CliException("cannot read " + p + ": permission denied");
+        } catch (java.io.IOException e) {
+            throw new CliException("cannot read " + p + ": " + e.getMessage());
         }
-        if (!Files.isRegularFile(p)) {
+        if (!attrs.isRegularFile()) {
             throw new CliException("not a regular file: " + p + " (only files can be added)");
         }
         JsonObject body = new JsonObject();
@@ -291,6 +305,9 @@ final class Commands {
         if (json) {
             printJson(m);
             return;
+        }
+        if (m.has("path") && !m.get("path").getAsString().equals(p.toString())) {
+            out.println("sharing " + m.get("path").getAsString() + " (" + p + " is a link to it)");
         }
         long chunks = m.get("chunks").getAsLong();
         out.println("added " + m.get("name").getAsString() + " " + m.get("size").getAsLong() + " bytes, " + chunks

@@ -191,20 +191,15 @@ final class ControlApi {
     private JsonElement add(JsonObject body) {
         String text = ControlJson.requiredString(body, "path", MAX_PATH);
         Path file = absolutePath(text, "path");
-        if (!Files.exists(file)) {
-            throw ControlException.badRequest("no such file: " + file);
-        }
-        if (!Files.isRegularFile(file)) {
-            throw ControlException.badRequest("not a regular file: " + file);
-        }
-        if (!Files.isReadable(file)) {
-            throw ControlException.badRequest("cannot read " + file + ": permission denied");
-        }
         FileMetadata meta;
         try {
             meta = store.add(file);
         } catch (NoSuchFileException e) {
             throw ControlException.badRequest("no such file: " + file);
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw ControlException.badRequest("cannot read " + e.getFile() + ": permission denied");
+        } catch (IllegalArgumentException e) {
+            throw ControlException.badRequest(describe(e));
         } catch (IOException e) {
             throw new ControlException(500, "cannot add " + file + ": " + describe(e));
         }
@@ -229,6 +224,7 @@ final class ControlApi {
             }
         }
         JsonObject o = ControlJson.metadata(meta);
+        store.contentPath(meta.id()).ifPresent(real -> o.addProperty("path", real.toString()));
         if (sharing != null) {
             java.util.Map<String, String> shared;
             try {
@@ -306,7 +302,8 @@ final class ControlApi {
         Path out = outText == null ? null : absolutePath(outText, "out");
         DhtApi.Discovery found = null;
         if (sources.isEmpty() && FileId.isCid(ident)
-                && protocols.transfer(FileId.parse(ident)).map(t -> t.state().isFinal()).orElse(true)) {
+                && protocols.transfer(FileId.parse(ident)).map(t -> t.state().isFinal()).orElse(true)
+                && !verifiedCopyIn(FileId.parse(ident), out)) {
             found = dht.discover(FileId.parse(ident));
             if (found.sources().isEmpty()) {
                 throw ControlException.notFound(found.providers() == 0
@@ -330,6 +327,17 @@ final class ControlApi {
             o.addProperty("sources", found.sources().size());
         }
         return o;
+    }
+
+    /** True when the store has the complete, unchanged file in {@code out} (default: the downloads folder). */
+    private boolean verifiedCopyIn(FileId id, Path out) {
+        Path dir = out != null ? out : Path.of(node.dataDir()).resolve("downloads");
+        try {
+            Optional<Path> have = store.contentPath(id);
+            return have.isPresent() && have.get().getParent() != null && Files.isSameFile(have.get().getParent(), dir);
+        } catch (IOException | UncheckedIOException e) {
+            return false;
+        }
     }
 
     private JsonElement transfers() {

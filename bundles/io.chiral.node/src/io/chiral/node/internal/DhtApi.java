@@ -117,7 +117,10 @@ final class DhtApi {
         for (Dht d : dhts.get()) {
             JsonObject o = new JsonObject();
             o.addProperty("network", d.network());
-            o.addProperty("address", hostPort(d.address()));
+            // bound to the wildcard address: the addresses others can reach (127.0.0.1 first), never 0:0:0:0:...
+            List<String> reachable = io.chiral.net.ListenAddresses.of(d.address().getAddress(), d.address().getPort());
+            o.addProperty("address", reachable.get(0));
+            o.add("addresses", ControlJson.strings(reachable));
             o.addProperty("nodeId", d.nodeId());
             out.add(o);
         }
@@ -220,6 +223,6 @@ final class DhtApi {
     }
 
     static String hostPort(java.net.InetSocketAddress a) {
-        return a.getAddress().getHostAddress() + ":" + a.getPort();
+        return io.chiral.net.ListenAddresses.hostPort(a.getAddress(), a.getPort());
     }
 }

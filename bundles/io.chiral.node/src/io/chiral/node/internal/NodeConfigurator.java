@@ -52,6 +52,7 @@ public class NodeConfigurator {
             Files.createDirectories(dataDir.resolve(sub));
         }
         Path config = dataDir.resolve("config");
+        ownerOnly(dataDir.resolve("config"), dataDir.resolve("keystore"));
         update(cm, "io.chiral.core.store", Map.of("dataDir", dataDir.toString()));
         update(cm, "io.chiral.net", Map.of(
                 "maxUploadRate", parseRate(context.getProperty("chiral.max.upload.rate")),
@@ -89,6 +90,29 @@ public class NodeConfigurator {
 
     /** Where a node with no known contacts joins BitTorrent's DHT. */
     static final String PUBLIC_ROUTERS = "router.bittorrent.com:6881,dht.transmissionbt.com:6881,router.utorrent.com:6881";
+
+    /**
+     * Secrets live in {@code config/} (control token, node key) and {@code keystore/}: on every start these folders
+     * get mode 700 and the files in them 600, whatever the umask was or an older version left.
+     */
+    static void ownerOnly(Path... dirs) throws IOException {
+        if (!java.nio.file.FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
+            return;
+        }
+        var dirMode = java.nio.file.attribute.PosixFilePermissions.fromString("rwx------");
+        var fileMode = java.nio.file.attribute.PosixFilePermissions.fromString("rw-------");
+        for (Path dir : dirs) {
+            Files.setPosixFilePermissions(dir, dirMode);
+            try (var files = Files.newDirectoryStream(dir)) {
+                for (Path f : files) {
+                    if (Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                            && !Files.getPosixFilePermissions(f, java.nio.file.LinkOption.NOFOLLOW_LINKS).equals(fileMode)) {
+                        Files.setPosixFilePermissions(f, fileMode);
+                    }
+                }
+            }
+        }
+    }
 
     private static String contacts(String value, String otherwise) {
         if (value == null || value.isBlank()) {

@@ -48,11 +48,26 @@ final class Node implements AutoCloseable {
     final List<String> flags;
     private Process process;
     private final Path log;
+    /** Runs the daemon and every client command through this, e.g. {@code setpriv} to run as another user. */
+    private List<String> prefix = List.of();
 
     private Node(Path data, List<String> flags) {
         this.data = data;
         this.flags = flags;
         this.log = data.resolveSibling(data.getFileName() + ".log");
+    }
+
+    /** Client commands for the node of {@code data}, whoever started it. */
+    static Node client(Path data) {
+        return new Node(data, List.of());
+    }
+
+    /** Like {@link #start} but the daemon and its client commands run as another user (the caller must be root). */
+    static Node startAs(String user, Path data, String... extraFlags) throws Exception {
+        Node n = spawn(data, List.of("setpriv", "--reuid=" + user, "--regid=" + user, "--clear-groups",
+                "env", "HOME=" + data.getParent()), extraFlags);
+        n.awaitUp();
+        return n;
     }
 
     /** Starts a daemon on 127.0.0.1 with ephemeral ports and waits until it answers. */
@@ -67,10 +82,15 @@ final class Node implements AutoCloseable {
      * {@link #awaitUp()} on each before using it.
      */
     static Node spawn(Path data, String... extraFlags) throws Exception {
+        return spawn(data, List.of(), extraFlags);
+    }
+
+    private static Node spawn(Path data, List<String> prefix, String... extraFlags) throws Exception {
         List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--bt-port", "0",
                 "--control-port", "0", "--mainline-bootstrap", "none"));
         f.addAll(Arrays.asList(extraFlags));
         Node n = new Node(data, f);
+        n.prefix = prefix;
         n.spawnProcess();
         return n;
     }
@@ -82,7 +102,8 @@ final class Node implements AutoCloseable {
 
     private void spawnProcess() throws Exception {
         Files.createDirectories(data);
-        List<String> cmd = new ArrayList<>(List.of(CHIRAL.toString(), "daemon", "--data", data.toString()));
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(List.of(CHIRAL.toString(), "daemon", "--data", data.toString()));
         cmd.addAll(flags);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
@@ -156,7 +177,8 @@ final class Node implements AutoCloseable {
     }
 
     Result run(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(CHIRAL.toString(), "--data", data.toString()));
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(List.of(CHIRAL.toString(), "--data", data.toString()));
         cmd.addAll(Arrays.asList(args));
         return exec(cmd, Duration.ofMinutes(2));
     }
