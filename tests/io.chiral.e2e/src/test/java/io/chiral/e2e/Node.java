@@ -48,6 +48,7 @@ final class Node implements AutoCloseable {
     final List<String> flags;
     private Process process;
     private final Path log;
+    private List<String> wrapper = List.of();
 
     private Node(Path data, List<String> flags) {
         this.data = data;
@@ -67,10 +68,16 @@ final class Node implements AutoCloseable {
      * {@link #awaitUp()} on each before using it.
      */
     static Node spawn(Path data, String... extraFlags) throws Exception {
+        return spawn(data, List.of(), extraFlags);
+    }
+
+    /** Like {@link #spawn(Path, String...)}, with {@code wrapper} (e.g. {@code prlimit --nofile=N:N}) before the command. */
+    static Node spawn(Path data, List<String> wrapper, String... extraFlags) throws Exception {
         List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--bt-port", "0",
                 "--control-port", "0", "--mainline-bootstrap", "none"));
         f.addAll(Arrays.asList(extraFlags));
         Node n = new Node(data, f);
+        n.wrapper = wrapper;
         n.spawnProcess();
         return n;
     }
@@ -82,7 +89,8 @@ final class Node implements AutoCloseable {
 
     private void spawnProcess() throws Exception {
         Files.createDirectories(data);
-        List<String> cmd = new ArrayList<>(List.of(CHIRAL.toString(), "daemon", "--data", data.toString()));
+        List<String> cmd = new ArrayList<>(wrapper);
+        cmd.addAll(List.of(CHIRAL.toString(), "daemon", "--data", data.toString()));
         cmd.addAll(flags);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
