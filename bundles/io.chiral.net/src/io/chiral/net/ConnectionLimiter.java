@@ -146,6 +146,10 @@ public final class ConnectionLimiter extends ChannelInboundHandlerAdapter {
     /** On an accepted channel: admits it unless the listening channel did, and starts its first deadline. */
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
+        if (ctx.channel() instanceof ServerChannel) {
+            super.channelActive(ctx); // the listening channel itself
+            return;
+        }
         Conn c = ctx.channel().attr(CONN).get();
         if (c == null) {
             if (!admit(ctx.channel())) {
