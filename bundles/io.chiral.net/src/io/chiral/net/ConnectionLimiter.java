@@ -143,7 +143,10 @@ public final class ConnectionLimiter extends ChannelInboundHandlerAdapter {
         super.channelRead(ctx, msg);
     }
 
-    /** On an accepted channel: admits it unless the listening channel did, and starts its first deadline. */
+    /**
+     * On an accepted channel: admits it unless the listening channel did, and starts its first deadline; from now
+     * on it may be closed for room.
+     */
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
         if (ctx.channel() instanceof ServerChannel) {
@@ -160,6 +163,7 @@ public final class ConnectionLimiter extends ChannelInboundHandlerAdapter {
         }
         synchronized (lock) {
             if (!c.released && c.state == State.FRESH && c.deadline == null) {
+                fresh.add(c); // registered and active now: one to close for room if need be
                 c.deadline = schedule(c, limits.firstRequestMillis());
             }
         }
@@ -218,7 +222,6 @@ public final class ConnectionLimiter extends ChannelInboundHandlerAdapter {
                     accepted++;
                     open++;
                     perAddress.merge(address, 1, Integer::sum);
-                    fresh.add(c);
                     ch.attr(CONN).set(c);
                 }
             }
