@@ -1,3 +1,3 @@
-/** One place for sockets: the node's shared Netty event loops and its global upload/download rate limits. */
-@org.osgi.annotation.versioning.Version("0.2.0")
+/** One place for sockets: the node's shared Netty event loops, its global upload/download rate limits and the connection limits of listeners. */
+@org.osgi.annotation.versioning.Version("0.3.0")
 package io.chiral.net;

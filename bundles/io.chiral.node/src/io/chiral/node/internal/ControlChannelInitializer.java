@@ -3,6 +3,7 @@ package io.chiral.node.internal;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
+import io.chiral.net.ConnectionLimiter;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
@@ -18,31 +19,29 @@ import io.netty.util.ReferenceCountUtil;
 
 /**
  * Pipeline of one control connection: HTTP/1.1 codec, an aggregator limited to {@value #MAX_BODY} bytes that
- * answers larger bodies with a JSON 413, an idle timeout, and the {@link ControlHandler}. Tracks open
- * connections so that they can be closed on deactivation, and refuses more than {@value #MAX_CONNECTIONS}.
+ * answers larger bodies with a JSON 413, an idle timeout, and the {@link ControlHandler}, behind a
+ * {@link ConnectionLimiter} that bounds the connections and gives each a deadline for a complete authenticated
+ * request. Tracks open connections so that they can be closed on deactivation.
  */
 final class ControlChannelInitializer extends ChannelInitializer<Channel> {
     static final int MAX_BODY = 1024 * 1024;
-    static final int MAX_CONNECTIONS = 64;
     private static final int IDLE_SECONDS = 120;
 
     private final ControlHandler handler;
     private final Set<Channel> open;
+    private final ConnectionLimiter limiter;
 
-    ControlChannelInitializer(ControlHandler handler, Set<Channel> open) {
+    ControlChannelInitializer(ControlHandler handler, Set<Channel> open, ConnectionLimiter limiter) {
         this.handler = handler;
         this.open = open;
+        this.limiter = limiter;
     }
 
     @Override
     protected void initChannel(Channel ch) {
-        if (open.size() >= MAX_CONNECTIONS) {
-            ch.close();
-            return;
-        }
         open.add(ch);
         ch.closeFuture().addListener(f -> open.remove(ch));
-        ch.pipeline().addLast(new HttpServerCodec(), new BodyLimit(), new IdleStateHandler(0, 0, IDLE_SECONDS, TimeUnit.SECONDS),
+        ch.pipeline().addLast(limiter, new HttpServerCodec(), new BodyLimit(), new IdleStateHandler(0, 0, IDLE_SECONDS, TimeUnit.SECONDS),
                 handler);
     }
 

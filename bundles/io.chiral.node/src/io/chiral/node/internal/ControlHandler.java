@@ -7,6 +7,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
+import io.chiral.net.ConnectionLimiter;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
@@ -51,9 +52,11 @@ final class ControlHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
             return;
         }
         if (!authorized(req.headers().get(HttpHeaderNames.AUTHORIZATION))) {
-            write(ctx, ControlResponse.error(401, "missing or wrong control token (see <data>/config/control.token)"), keepAlive);
+            // closed after the answer: an unauthenticated connection gets one try within its deadline
+            write(ctx, ControlResponse.error(401, "missing or wrong control token (see <data>/config/control.token)"), false);
             return;
         }
+        ConnectionLimiter.busy(ctx.channel()); // the owner's request: never closed for room
         String path;
         try {
             path = new QueryStringDecoder(req.uri()).path();
@@ -81,6 +84,7 @@ final class ControlHandler extends SimpleChannelInboundHandler<FullHttpRequest> 
             if (!keepAlive || !f.isSuccess()) {
                 f.channel().close();
             } else {
+                ConnectionLimiter.idle(f.channel());
                 f.channel().config().setAutoRead(true);
             }
             if (resp.afterFlush() != null) {

@@ -28,6 +28,7 @@ import org.osgi.service.component.annotations.ReferencePolicy;
 
 import io.chiral.api.ContentStore;
 import io.chiral.api.ProtocolManager;
+import io.chiral.net.ConnectionLimiter;
 import io.chiral.net.NetService;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -54,7 +55,26 @@ public class ControlServer {
 
         /** Control port; 0 = the port remembered from the last run if free, else any free port. */
         int port() default 0;
+
+        /**
+         * Connections open at once (never more than {@value #FD_PERCENT} % of the open-file limit); when full, a
+         * connection without an authenticated request in work is closed for the new one.
+         */
+        int maxConnections() default DEFAULT_MAX_CONNECTIONS;
+
+        /** Connections open at once from one address. */
+        int maxConnectionsPerAddress() default DEFAULT_MAX_CONNECTIONS;
+
+        /** Milliseconds from accepting a connection to its complete, authenticated request. */
+        long authTimeoutMillis() default 5000;
+
+        /** Milliseconds an idle keep-alive connection may take to send its next complete request. */
+        long keepAliveMillis() default 30000;
     }
+
+    static final int DEFAULT_MAX_CONNECTIONS = 128;
+    /** Share of the open-file limit the control channel may use. */
+    static final int FD_PERCENT = 5;
 
     @Reference
     private NetService net;
@@ -93,7 +113,9 @@ public class ControlServer {
                 () -> stopFramework(context),
                 new DhtApi(() -> directory, () -> sortedDhts(), protocols, nodeKey.nodeId()));
         try {
-            server = bind(new ControlChannelInitializer(new ControlHandler(token, api, workers), connections), config.port());
+            ConnectionLimiter limiter = limiter(config);
+            server = bind(new ControlChannelInitializer(new ControlHandler(token, api, workers), connections, limiter),
+                    limiter, config.port());
             boundPort = ((InetSocketAddress) server.localAddress()).getPort();
             files.rememberPort(boundPort);
             files.writeDiscovery(boundPort, ProcessHandle.current().pid());
@@ -135,11 +157,23 @@ public class ControlServer {
         return l;
     }
 
+    private static ConnectionLimiter limiter(Config config) {
+        if (config.maxConnections() < 1 || config.maxConnectionsPerAddress() < 1 || config.authTimeoutMillis() < 1
+                || config.keepAliveMillis() < 0) {
+            throw new IllegalArgumentException("io.chiral.node.control: maxConnections, maxConnectionsPerAddress and"
+                    + " authTimeoutMillis must be positive, keepAliveMillis not negative");
+        }
+        int max = ConnectionLimiter.cap(config.maxConnections(), DEFAULT_MAX_CONNECTIONS, FD_PERCENT);
+        return new ConnectionLimiter("control", new ConnectionLimiter.Limits(max,
+                Math.min(max, config.maxConnectionsPerAddress()), config.authTimeoutMillis(), config.keepAliveMillis()));
+    }
+
     /** Binds the configured port, else the remembered one if it is free, else any free port. */
-    private Channel bind(ControlChannelInitializer init, int configuredPort) throws IOException {
+    private Channel bind(ControlChannelInitializer init, ConnectionLimiter limiter, int configuredPort) throws IOException {
         ServerBootstrap b = new ServerBootstrap()
                 .group(net.group())
                 .channel(net.serverChannelType())
+                .handler(limiter)
                 .childHandler(init);
         InetAddress loopback = InetAddress.getByName(LOOPBACK);
         List<Integer> candidates = new ArrayList<>();

@@ -29,6 +29,8 @@ import org.osgi.service.component.annotations.Reference;
  * <li>{@code chiral.bind}: address protocols listen on (default 0.0.0.0)</li>
  * <li>{@code chiral.bt.port}: the BitTorrent TCP port, like the HTTP one; torrents live in {@code <data>/bittorrent}</li>
  * <li>{@code chiral.max.upload.rate}, {@code chiral.max.download.rate}: bytes per second, 0 = unlimited</li>
+ * <li>{@code chiral.http.max.connections}, {@code chiral.bt.max.connections}, {@code chiral.control.max.connections}:
+ * the most inbound connections of each listener (absent = the component's default, sized to the open-file limit)</li>
  * <li>{@code chiral.dht.port}, {@code chiral.bootstrap}: UDP port and HOST:PORT contacts of the Chiral DHT</li>
  * <li>{@code chiral.mainline.port}, {@code chiral.mainline.bootstrap}: the same for the BitTorrent mainline DHT
  * ({@code none}: no contacts; default: the public routers)</li>
@@ -57,17 +59,19 @@ public class NodeConfigurator {
         update(cm, "io.chiral.net", Map.of(
                 "maxUploadRate", parseRate(context.getProperty("chiral.max.upload.rate")),
                 "maxDownloadRate", parseRate(context.getProperty("chiral.max.download.rate"))));
-        update(cm, "io.chiral.protocol.http", Map.of(
+        update(cm, "io.chiral.protocol.http", withCap(Map.of(
                 "port", port(context.getProperty("chiral.http.port")),
                 "bind", Objects.requireNonNullElse(context.getProperty("chiral.bind"), "0.0.0.0"),
-                "portFile", config.resolve("http.port").toString()));
+                "portFile", config.resolve("http.port").toString()),
+                "maxConnections", context.getProperty("chiral.http.max.connections")));
         String bind = Objects.requireNonNullElse(context.getProperty("chiral.bind"), "0.0.0.0");
-        update(cm, "io.chiral.protocol.bittorrent", Map.of(
+        update(cm, "io.chiral.protocol.bittorrent", withCap(Map.of(
                 "port", port(context.getProperty("chiral.bt.port")),
                 "bind", bind,
                 "portFile", config.resolve("bittorrent.port").toString(),
                 "stateDir", dataDir.resolve("bittorrent").toString(),
-                "downloadDir", dataDir.resolve("downloads").toString()));
+                "downloadDir", dataDir.resolve("downloads").toString()),
+                "maxInboundConnections", context.getProperty("chiral.bt.max.connections")));
         updateFactory(cm, "io.chiral.dht", "chiral", Map.of(
                 "chiral.dht.network", "chiral",
                 "bind", bind,
@@ -82,9 +86,10 @@ public class NodeConfigurator {
                 "bootstrap", contacts(context.getProperty("chiral.mainline.bootstrap"), PUBLIC_ROUTERS),
                 "portFile", config.resolve("dht-mainline.port").toString(),
                 "nodesFile", config.resolve("dht-mainline.nodes").toString()));
-        update(cm, "io.chiral.node.control", Map.of(
+        update(cm, "io.chiral.node.control", withCap(Map.of(
                 "dataDir", dataDir.toString(),
-                "port", port(context.getProperty("chiral.control.port"))));
+                "port", port(context.getProperty("chiral.control.port"))),
+                "maxConnections", context.getProperty("chiral.control.max.connections")));
         LOG.info("node data directory " + dataDir);
     }
 
@@ -114,6 +119,20 @@ public class NodeConfigurator {
         }
     }
 
+    /** {@code values} and, when {@code value} is given, {@code key} = that positive number of connections. */
+    static Map<String, Object> withCap(Map<String, Object> values, String key, String value) {
+        if (value == null || value.isBlank()) {
+            return values;
+        }
+        int n = Integer.parseInt(value.strip());
+        if (n < 1) {
+            throw new IllegalArgumentException(key + " must be positive: " + n);
+        }
+        Map<String, Object> out = new java.util.HashMap<>(values);
+        out.put(key, n);
+        return out;
+    }
+
     private static String contacts(String value, String otherwise) {
         if (value == null || value.isBlank()) {
             return otherwise;
@@ -141,6 +160,15 @@ public class NodeConfigurator {
     }
 
     private static boolean sameValues(Dictionary<String, Object> current, Map<String, Object> values) {
+        int set = 0;
+        for (var keys = current.keys(); keys.hasMoreElements();) {
+            if (!keys.nextElement().startsWith("service.")) {
+                set++;
+            }
+        }
+        if (set != values.size()) {
+            return false; // a value was added or dropped (e.g. a connection cap no longer given)
+        }
         for (Map.Entry<String, Object> e : values.entrySet()) {
             if (!e.getValue().equals(current.get(e.getKey()))) {
                 return false;

@@ -53,6 +53,7 @@ import io.chiral.api.TransferHandle;
 import io.chiral.bencode.Bencode;
 import io.chiral.bencode.BencodeException;
 import io.chiral.bencode.Bytes;
+import io.chiral.net.ConnectionLimiter;
 import io.chiral.net.NetService;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
@@ -119,7 +120,21 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
 
         @AttributeDefinition(description = "Regular unchoke slots per torrent (an optimistic one comes on top)")
         int uploadSlots() default 4;
+
+        @AttributeDefinition(description = "Inbound connections open at once; 0 = " + MAX_CONNECTIONS + ". Never more than "
+                + INBOUND_FD_PERCENT + " % of the process's open-file limit; when full, the oldest connection without a"
+                + " handshake is closed for a new one")
+        int maxInboundConnections() default 0;
+
+        @AttributeDefinition(description = "Inbound connections open at once from one address")
+        int maxInboundConnectionsPerAddress() default 128;
+
+        @AttributeDefinition(description = "Milliseconds from accepting a connection to the peer's handshake")
+        long handshakeTimeoutMillis() default 30000;
     }
+
+    /** Share of the open-file limit inbound peer connections may use. */
+    static final int INBOUND_FD_PERCENT = 20;
 
     private final NetService net;
     private final ContentStore store;
@@ -130,6 +145,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private final InetAddress bind;
     private final int maxPeers;
     private final int slots;
+    private final ConnectionLimiter inbound;
     private final byte[] peerId;
     private final SecureRandom random = new SecureRandom();
     private final ChannelGroup channels;
@@ -166,6 +182,14 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         this.bind = InetAddress.getByName(config.bind() == null || config.bind().isBlank() ? "0.0.0.0" : config.bind().strip());
         this.maxPeers = Math.max(2, Math.min(500, config.maxPeersPerTorrent()));
         this.slots = Math.max(1, Math.min(50, config.uploadSlots()));
+        if (config.maxInboundConnections() < 0 || config.maxInboundConnectionsPerAddress() < 1
+                || config.handshakeTimeoutMillis() < 0) {
+            throw new IllegalArgumentException("bittorrent: maxInboundConnections must be 0 (default) or positive,"
+                    + " maxInboundConnectionsPerAddress positive, handshakeTimeoutMillis not negative");
+        }
+        int maxInbound = ConnectionLimiter.cap(config.maxInboundConnections(), MAX_CONNECTIONS, INBOUND_FD_PERCENT);
+        this.inbound = new ConnectionLimiter("BitTorrent", new ConnectionLimiter.Limits(maxInbound,
+                config.maxInboundConnectionsPerAddress(), config.handshakeTimeoutMillis(), 0));
         this.peerId = newPeerId(random);
         this.channels = new DefaultChannelGroup("chiral-bittorrent", net.group().next(), true);
         this.trackerClient = new TrackerClient(net.group());
@@ -179,8 +203,25 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                 LOG.warning("cannot record the BitTorrent port in " + portFile + ": " + e);
             }
         }
-        LOG.info("BitTorrent transport listening on " + bind.getHostAddress() + ":" + port);
+        LOG.info("BitTorrent transport listening on " + bind.getHostAddress() + ":" + port + " (at most " + maxInbound
+                + " inbound connections, " + config.maxInboundConnectionsPerAddress() + " per address; open-file limit "
+                + ConnectionLimiter.openFileLimit() + ")");
         loadTorrents();
+    }
+
+    /**
+     * Tells the inbound {@link ConnectionLimiter} that the peer handshook (it is then a peer of a torrent, no longer a
+     * candidate for closing to make room), and leaves the pipeline.
+     */
+    private static final class HandshakeSeen extends io.netty.channel.ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) throws Exception {
+            if (msg instanceof PeerWire.Handshake) {
+                ConnectionLimiter.busy(ctx.channel());
+                ctx.pipeline().remove(this);
+            }
+            super.channelRead(ctx, msg);
+        }
     }
 
     /** An Azureus-style peer id: {@code -CH0100-} and 12 random bytes. */
@@ -206,6 +247,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                 try {
                     ServerBootstrap b = new ServerBootstrap().group(net.group()).channel(NioServerSocketChannel.class)
                             .option(ChannelOption.SO_BACKLOG, 128)
+                            .handler(inbound)
                             .childOption(ChannelOption.TCP_NODELAY, true)
                             .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                             .childHandler(new ChannelInitializer<SocketChannel>() {
@@ -217,10 +259,11 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                                     }
                                     channels.add(ch);
                                     PeerWireCodec codec = new PeerWireCodec();
+                                    ch.pipeline().addLast("limiter", inbound);
                                     ch.pipeline().addLast("shaper", net.trafficShaper());
                                     ch.pipeline().addLast(new IdleStateHandler(180, 90, 0),
                                             new MseResponder(BitTorrentProtocol.this::infoHashByReq2, random),
-                                            codec, new Peer(BitTorrentProtocol.this, null, null, codec));
+                                            codec, new HandshakeSeen(), new Peer(BitTorrentProtocol.this, null, null, codec));
                                 }
                             });
                     Channel ch = b.bind(bind, p).syncUninterruptibly().channel();

@@ -29,6 +29,7 @@ import io.chiral.api.ContentStore;
 import io.chiral.api.FileId;
 import io.chiral.api.FileMetadata;
 import io.chiral.api.PeerInfo;
+import io.chiral.net.ConnectionLimiter;
 import io.chiral.net.NetService;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
@@ -65,7 +66,28 @@ public class HttpProtocol implements ContentProtocol {
 
         @AttributeDefinition(description = "Milliseconds a request may go without response data before it fails")
         long requestTimeoutMillis() default 30000;
+
+        @AttributeDefinition(description = "Inbound connections open at once; 0 = " + DEFAULT_MAX_CONNECTIONS
+                + ". Never more than " + FD_PERCENT + " % of the process's open-file limit; when full, the oldest idle"
+                + " connection is closed for a new one")
+        int maxConnections() default 0;
+
+        @AttributeDefinition(description = "Inbound connections open at once from one address")
+        int maxConnectionsPerAddress() default 64;
+
+        @AttributeDefinition(description = "Milliseconds from accepting a connection to its complete request header;"
+                + " slower clients are closed")
+        long headerTimeoutMillis() default 15000;
+
+        @AttributeDefinition(description = "Milliseconds an idle keep-alive connection may take to send its next"
+                + " complete request header")
+        long keepAliveMillis() default 60000;
     }
+
+    /** Inbound connections by default, when the open-file limit allows. */
+    static final int DEFAULT_MAX_CONNECTIONS = 4096;
+    /** Share of the open-file limit the HTTP listener may use. */
+    static final int FD_PERCENT = 25;
 
     private final int connectionsPerPeer;
     private final ChannelGroup channels;
@@ -73,6 +95,7 @@ public class HttpProtocol implements ContentProtocol {
     private final Set<FileId> seeding = ConcurrentHashMap.newKeySet();
     private final HttpClient client;
     private final HttpServer server;
+    private final ConnectionLimiter limiter;
 
     @Activate
     public HttpProtocol(Config config, @Reference NetService net, @Reference ContentStore store) throws IOException {
@@ -80,6 +103,15 @@ public class HttpProtocol implements ContentProtocol {
         connectionsPerPeer = config.connectionsPerPeer();
         InetAddress bind = bindAddress(config.bind());
         channels = new DefaultChannelGroup("chiral-http", net.group().next(), true);
+        int maxConnections = ConnectionLimiter.cap(config.maxConnections(), DEFAULT_MAX_CONNECTIONS, FD_PERCENT);
+        if (config.maxConnections() > maxConnections) {
+            LOG.warning("HTTP maxConnections " + config.maxConnections() + " lowered to " + maxConnections + " ("
+                    + FD_PERCENT + " % of the open-file limit " + ConnectionLimiter.openFileLimit() + ")");
+        }
+        limiter = new ConnectionLimiter("HTTP", new ConnectionLimiter.Limits(maxConnections,
+                config.maxConnectionsPerAddress(), config.headerTimeoutMillis(), config.keepAliveMillis()));
+        LOG.info("HTTP transport accepts at most " + maxConnections + " connections, " + config.maxConnectionsPerAddress()
+                + " per address (open-file limit " + ConnectionLimiter.openFileLimit() + ")");
         client = new HttpClient(net, channels, config.requestTimeoutMillis());
         Path portFile = config.portFile().isBlank() ? null : Path.of(config.portFile().strip());
         server = listen(net, store, bind, config.port(), portFile);
@@ -103,6 +135,13 @@ public class HttpProtocol implements ContentProtocol {
         if (config.requestTimeoutMillis() < 1) {
             throw new IllegalArgumentException("requestTimeoutMillis must be positive, got " + config.requestTimeoutMillis());
         }
+        if (config.maxConnections() < 0 || config.maxConnectionsPerAddress() < 1) {
+            throw new IllegalArgumentException("maxConnections must be 0 (default) or positive, maxConnectionsPerAddress"
+                    + " positive; got " + config.maxConnections() + " and " + config.maxConnectionsPerAddress());
+        }
+        if (config.headerTimeoutMillis() < 0 || config.keepAliveMillis() < 0) {
+            throw new IllegalArgumentException("headerTimeoutMillis and keepAliveMillis must not be negative (0 = none)");
+        }
     }
 
     private static InetAddress bindAddress(String text) throws UnknownHostException {
@@ -124,7 +163,7 @@ public class HttpProtocol implements ContentProtocol {
             // a socket closed a moment ago by a stopping bundle is released at its selector's next wake-up
             for (int t = 0; remembered.isPresent() && t < 20; t++) {
                 try {
-                    return HttpServer.start(net, store, uploads, channels, bind, remembered.getAsInt());
+                    return HttpServer.start(net, store, uploads, channels, limiter, bind, remembered.getAsInt());
                 } catch (BindException e) {
                     if (t == 19) {
                         LOG.warning(e.getMessage() + " (port remembered in " + portFile + "); listening on a free port instead");
@@ -134,7 +173,7 @@ public class HttpProtocol implements ContentProtocol {
                 }
             }
         }
-        return HttpServer.start(net, store, uploads, channels, bind, port);
+        return HttpServer.start(net, store, uploads, channels, limiter, bind, port);
     }
 
     private static void sleep(long millis) throws IOException {

@@ -9,6 +9,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
 import io.chiral.api.ContentStore;
+import io.chiral.net.ConnectionLimiter;
 import io.chiral.net.ListenAddresses;
 import io.chiral.net.NetService;
 import io.netty.bootstrap.ServerBootstrap;
@@ -47,12 +48,13 @@ final class HttpServer {
      * @throws IOException   for any other failure to listen
      */
     static HttpServer start(NetService net, ContentStore store, UploadTracker uploads, ChannelGroup channels,
-            InetAddress address, int port) throws IOException {
+            ConnectionLimiter limiter, InetAddress address, int port) throws IOException {
         ServerBootstrap b = new ServerBootstrap()
                 .group(net.group())
                 .channel(net.serverChannelType())
                 .option(ChannelOption.SO_BACKLOG, 256)
                 .option(ChannelOption.SO_REUSEADDR, true)
+                .handler(limiter)
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
@@ -61,7 +63,8 @@ final class HttpServer {
                         HttpDecoderConfig decoder = new HttpDecoderConfig()
                                 .setMaxInitialLineLength(MAX_INITIAL_LINE)
                                 .setMaxHeaderSize(MAX_HEADER_SIZE);
-                        ch.pipeline().addLast("shaper", net.trafficShaper())
+                        ch.pipeline().addLast("limiter", limiter)
+                                .addLast("shaper", net.trafficShaper())
                                 .addLast("codec", new HttpServerCodec(decoder, HttpServerHandler.MAX_PIPELINED + 1))
                                 .addLast("idle", new IdleStateHandler(true, 0, 0, IDLE_SECONDS, TimeUnit.SECONDS))
                                 .addLast("chunked", new ChunkedWriteHandler())

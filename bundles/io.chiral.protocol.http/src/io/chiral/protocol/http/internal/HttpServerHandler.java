@@ -14,6 +14,7 @@ import java.util.regex.Pattern;
 
 import io.chiral.api.ContentStore;
 import io.chiral.api.FileMetadata;
+import io.chiral.net.ConnectionLimiter;
 import io.chiral.net.NetService;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -72,6 +73,7 @@ final class HttpServerHandler extends SimpleChannelInboundHandler<HttpObject> {
         if (!(msg instanceof HttpRequest req)) {
             return; // request bodies are not used by any route
         }
+        ConnectionLimiter.busy(ctx.channel()); // a complete header: no longer subject to the header deadline
         if (responding) {
             if (waiting.size() >= MAX_PIPELINED) {
                 LOG.fine(() -> "closing " + ctx.channel().remoteAddress() + ": more than " + MAX_PIPELINED + " pipelined requests");
@@ -109,6 +111,7 @@ final class HttpServerHandler extends SimpleChannelInboundHandler<HttpObject> {
         if (next != null) {
             handle(ctx, next);
         } else {
+            ConnectionLimiter.idle(ctx.channel());
             ctx.channel().config().setAutoRead(true);
         }
     }

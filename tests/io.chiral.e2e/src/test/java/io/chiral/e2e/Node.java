@@ -85,7 +85,8 @@ final class Node implements AutoCloseable {
         return spawn(data, List.of(), extraFlags);
     }
 
-    private static Node spawn(Path data, List<String> prefix, String... extraFlags) throws Exception {
+    /** Like {@link #spawn(Path, String...)}, with {@code prefix} (e.g. {@code prlimit --nofile=N:N}) before the command. */
+    static Node spawn(Path data, List<String> prefix, String... extraFlags) throws Exception {
         List<String> f = new ArrayList<>(List.of("--bind", "127.0.0.1", "--http-port", "0", "--bt-port", "0",
                 "--control-port", "0", "--mainline-bootstrap", "none"));
         f.addAll(Arrays.asList(extraFlags));
