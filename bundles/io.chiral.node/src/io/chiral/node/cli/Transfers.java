@@ -159,6 +159,8 @@ final class Transfers {
         ProgressLine line = !json && terminal() ? new ProgressLine() : null;
         String lastStatus = null;
         long lastStatusNanos = 0;
+        String seenStatus = null;
+        long seenNanos = 0;
         try {
             while (true) {
                 JsonObject p = client.get("transfers/" + cid).getAsJsonObject();
@@ -169,11 +171,16 @@ final class Transfers {
                     err.print(line.render(p, System.nanoTime()));
                     err.flush();
                 } else if (!json) {
-                    // no terminal to redraw: say what the transfer waits for when that changes (at most every 10 s)
+                    // no terminal to redraw: say what the transfer waits for once it lasted 2 s, and when that
+                    // changes (at most every 10 s)
                     String status = text(p, "status");
                     String kind = status == null ? null : status.replaceAll(" \\(giving up in \\d+ s\\)", "");
                     long now = System.nanoTime();
-                    if (kind != null && !kind.equals(lastStatus)
+                    if (kind == null || !kind.equals(seenStatus)) {
+                        seenStatus = kind;
+                        seenNanos = now;
+                    }
+                    if (kind != null && !kind.equals(lastStatus) && now - seenNanos >= 2_000_000_000L
                             && (lastStatus == null || now - lastStatusNanos > 10_000_000_000L)) {
                         err.println(status);
                         err.flush();
