@@ -26,8 +26,8 @@ t0=$(date +%s.%N)
 "$ROOT/chiral" --data "$W/l1" get "$W/f.bin.torrent" --from "$BT" -o "$W/out1" > /dev/null
 echo "without flood: $(echo "$(date +%s.%N) - $t0" | bc) s"
 python3 "$ROOT/tests/bench/idle-flood.py" "$BT" "$IH" "$N" 120 > "$W/flood.log" & FLOOD=$!; PIDS+=($FLOOD)
-sleep 10
-echo "flood of $N idle peers after 10 s: $(tail -1 "$W/flood.log"); seeder: $(mem $SEEDER_PID)," \
+sleep 15
+echo "flood of $N idle peers after 15 s: $(tail -1 "$W/flood.log"); seeder: $(mem $SEEDER_PID)," \
   "peers held by the torrent: $("$ROOT/chiral" --data "$W/seeder" --json peers "$IH" | grep -c '"address"')"
 t0=$(date +%s.%N)
 "$ROOT/chiral" --data "$W/l2" get "$W/f.bin.torrent" --from "$BT" -o "$W/out2" > /dev/null

@@ -61,7 +61,7 @@ final class Torrent implements TransferHandle {
      * When the torrent is full, a new peer replaces one that said nothing since its handshake for this long, or one
      * that neither side is interested in and that exchanged no data for {@link #NOT_USEFUL_SECONDS}.
      */
-    static final int EVICT_SILENT_SECONDS = 5;
+    static final int EVICT_SILENT_SECONDS = 2;
     static final int NOT_USEFUL_SECONDS = 10;
 
     final Session session;
