@@ -1559,11 +1559,13 @@ final class Torrent implements TransferHandle {
             if (!p.handshaken) {
                 continue;
             }
+            // a peer that has not told yet what it has (or whether it serves the metadata) gets the handshake-only time
+            boolean fresh = now - p.handshakeNanos < TimeUnit.SECONDS.toNanos(HANDSHAKE_ONLY_SECONDS);
             if (meta == null) {
-                if (p.remoteMetadataId > 0 || (p.extensions && p.extHandshake == null)) {
+                if (p.remoteMetadataId > 0 || (fresh && p.extensions && p.extHandshake == null)) {
                     return true;
                 }
-            } else if (p.amInterested || (!p.gotPieces && !p.seed)) {
+            } else if (p.amInterested || (fresh && !p.gotPieces && !p.seed)) {
                 return true;
             }
         }
