@@ -626,6 +626,7 @@ final class Torrent implements TransferHandle {
             if (l != null) {
                 banned.add(addressKey(l));
                 candidates.remove(l);
+                given.remove(l); // not tried again after a restart either
             }
         }
         String label = "bittorrent://" + p.label();
