@@ -19,6 +19,17 @@ public interface TransferHandle {
 
     TransferProgress progress();
 
+    /**
+     * What the transfer is doing or waiting for when its bytes alone do not tell, in a few words for a progress line
+     * (e.g. {@code fetching metadata: 2 of 5 pieces from 1 peer}, {@code waiting for peers: 2 trackers tried (1
+     * failed), 14 DHT nodes asked, 0 peers known, 0 connected, 1 banned}); null when there is nothing to add.
+     *
+     * @since 0.5
+     */
+    default String status() {
+        return null;
+    }
+
     default TransferState state() {
         return progress().state();
     }

@@ -6,5 +6,5 @@
  * Chiral network's {@link io.chiral.api.ContentDirectory}; the node's signing {@link io.chiral.api.NodeKey}.
  * No implementation lives here.
  */
-@org.osgi.annotation.versioning.Version("0.4.0")
+@org.osgi.annotation.versioning.Version("0.5.0")
 package io.chiral.api;

@@ -26,6 +26,8 @@ final class Commands {
             "  get ID [--from HOST:PORT[,...]] [-o OUTDIR] download a CID, http://HOST:PORT/file/CID, a magnet link or",
             "                                              a FILE.torrent; prints the path last",
             "                                              (without --from, the providers are found in the Chiral DHT)",
+            "      [--source-timeout D]                    fail when no source was usable for D (30s, 3m; default: the",
+            "                                              node's, 3m; 0 = wait for ever); get again resumes",
             "  search WORD                                 find files whose name has WORD (Chiral DHT keyword index)",
             "  dht peers                                   the DHT routing tables (Chiral network and mainline)",
             "  dht stats                                   DHT counters: routing table, storage, queries, timeouts",

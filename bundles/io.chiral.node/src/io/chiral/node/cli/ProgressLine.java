@@ -44,6 +44,9 @@ final class ProgressLine {
         if (!state.equals("DOWNLOADING")) {
             b.append("  ").append(state.toLowerCase(Locale.ROOT));
         }
+        if (progress.get("status") != null && !progress.get("status").isJsonNull()) {
+            b.append(" - ").append(progress.get("status").getAsString());
+        }
         String line = b.toString();
         int pad = Math.max(0, lastLength - line.length());
         lastLength = line.length();

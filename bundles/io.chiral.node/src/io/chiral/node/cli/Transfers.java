@@ -37,14 +37,27 @@ final class Transfers {
         this.err = err;
     }
 
-    /** {@code get ID [--from HOST:PORT[,HOST:PORT...]]... [-o OUTDIR]}; returns the exit status. */
+    /**
+     * {@code get ID [--from HOST:PORT[,HOST:PORT...]]... [-o OUTDIR] [--source-timeout DURATION]}; returns the exit
+     * status.
+     */
     int get(List<String> args) throws CliException {
         String id = null;
         List<String> from = new ArrayList<>();
         String outDir = null;
+        Long sourceTimeout = null;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
-            if (a.equals("--from") || a.equals("-o") || a.equals("--output")) {
+            if (a.equals("--source-timeout") || a.startsWith("--source-timeout=")) {
+                String v = a.contains("=") ? a.substring(a.indexOf('=') + 1) : null;
+                if (v == null) {
+                    if (i + 1 >= args.size()) {
+                        throw CliException.usage("get: " + a + " needs a duration (e.g. 30s, 3m; 0 = wait for ever)");
+                    }
+                    v = args.get(++i);
+                }
+                sourceTimeout = seconds(v);
+            } else if (a.equals("--from") || a.equals("-o") || a.equals("--output")) {
                 if (i + 1 >= args.size()) {
                     throw CliException.usage("get: " + a + " needs a value");
                 }
@@ -85,6 +98,9 @@ final class Transfers {
         from.forEach(sources::add);
         body.add("from", sources);
         body.add("out", outDir == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(absolute(outDir)));
+        if (sourceTimeout != null) {
+            body.addProperty("sourceTimeout", sourceTimeout);
+        }
         if (from.isEmpty() && !json && id.length() == 64 && !id.contains("/")) {
             err.println("looking up providers of " + id + " in the Chiral DHT ...");
         }
@@ -112,6 +128,24 @@ final class Transfers {
         }
     }
 
+    /** {@code 30s}, {@code 3m}, {@code 1h} or plain seconds. */
+    static long seconds(String v) throws CliException {
+        java.util.regex.Matcher m = Pattern.compile("(\\d{1,7})([smh]?)").matcher(v.strip().toLowerCase(Locale.ROOT));
+        if (!m.matches()) {
+            throw CliException.usage("get: --source-timeout: not a duration (e.g. 30s, 3m, 1h): '" + v + "'");
+        }
+        long n = Long.parseLong(m.group(1));
+        long s = switch (m.group(2)) {
+            case "m" -> n * 60;
+            case "h" -> n * 3600;
+            default -> n;
+        };
+        if (s > 30L * 24 * 3600) {
+            throw CliException.usage("get: --source-timeout: at most 30 days");
+        }
+        return s;
+    }
+
     private static String absolute(String dir) throws CliException {
         try {
             return Path.of(dir).toAbsolutePath().normalize().toString();
@@ -123,6 +157,10 @@ final class Transfers {
     /** Polls until the transfer ends, drawing a progress line on a terminal. */
     private JsonObject follow(String cid) throws CliException {
         ProgressLine line = !json && terminal() ? new ProgressLine() : null;
+        String lastStatus = null;
+        long lastStatusNanos = 0;
+        String seenStatus = null;
+        long seenNanos = 0;
         try {
             while (true) {
                 JsonObject p = client.get("transfers/" + cid).getAsJsonObject();
@@ -132,6 +170,23 @@ final class Transfers {
                 if (line != null) {
                     err.print(line.render(p, System.nanoTime()));
                     err.flush();
+                } else if (!json) {
+                    // no terminal to redraw: say what the transfer waits for once it lasted 2 s, and when that
+                    // changes (at most every 10 s)
+                    String status = text(p, "status");
+                    String kind = status == null ? null : status.replaceAll(" \\(giving up in \\d+ s\\)", "");
+                    long now = System.nanoTime();
+                    if (kind == null || !kind.equals(seenStatus)) {
+                        seenStatus = kind;
+                        seenNanos = now;
+                    }
+                    if (kind != null && !kind.equals(lastStatus) && now - seenNanos >= 2_000_000_000L
+                            && (lastStatus == null || now - lastStatusNanos > 10_000_000_000L)) {
+                        err.println(status);
+                        err.flush();
+                        lastStatus = kind;
+                        lastStatusNanos = now;
+                    }
                 }
                 Thread.sleep(POLL_MILLIS);
             }

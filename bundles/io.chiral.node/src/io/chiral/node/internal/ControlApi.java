@@ -300,6 +300,16 @@ final class ControlApi {
         }
         String outText = ControlJson.optionalString(body, "out", MAX_PATH);
         Path out = outText == null ? null : absolutePath(outText, "out");
+        java.time.Duration sourceTimeout = null;
+        com.google.gson.JsonElement st = body.get("sourceTimeout");
+        if (st != null && !st.isJsonNull()) {
+            if (!st.isJsonPrimitive() || !st.getAsJsonPrimitive().isNumber() || st.getAsDouble() < 0
+                    || st.getAsDouble() > 30L * 24 * 3600 || st.getAsDouble() != Math.floor(st.getAsDouble())) {
+                throw ControlException.badRequest("field \"sourceTimeout\" must be whole seconds from 0 (wait for ever) "
+                        + "to 30 days");
+            }
+            sourceTimeout = java.time.Duration.ofSeconds(st.getAsLong());
+        }
         DhtApi.Discovery found = null;
         if (sources.isEmpty() && FileId.isCid(ident)
                 && protocols.transfer(FileId.parse(ident)).map(t -> t.state().isFinal()).orElse(true)
@@ -314,7 +324,7 @@ final class ControlApi {
         }
         TransferHandle h;
         try {
-            h = protocols.download(new DownloadRequest(ident, sources, out));
+            h = protocols.download(new DownloadRequest(ident, sources, out, sourceTimeout));
         } catch (IllegalArgumentException e) {
             throw ControlException.badRequest(describe(e));
         }

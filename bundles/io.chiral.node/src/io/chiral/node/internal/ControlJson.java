@@ -36,7 +36,9 @@ final class ControlJson {
     }
 
     static JsonObject progress(io.chiral.api.TransferHandle h) {
-        return progress(h.id(), h.fileId(), h.progress());
+        JsonObject o = progress(h.id(), h.fileId(), h.progress());
+        o.addProperty("status", h.status());
+        return o;
     }
 
     /** A transfer's progress; {@code cid} is null while a protocol-run transfer (a torrent) does not know it. */

@@ -70,7 +70,8 @@ public class NodeConfigurator {
                 "bind", bind,
                 "portFile", config.resolve("bittorrent.port").toString(),
                 "stateDir", dataDir.resolve("bittorrent").toString(),
-                "downloadDir", dataDir.resolve("downloads").toString()),
+                "downloadDir", dataDir.resolve("downloads").toString(),
+                "sourceTimeoutSeconds", seconds(context.getProperty("chiral.source.timeout"), 180)),
                 "maxInboundConnections", context.getProperty("chiral.bt.max.connections")));
         updateFactory(cm, "io.chiral.dht", "chiral", Map.of(
                 "chiral.dht.network", "chiral",
@@ -186,6 +187,19 @@ public class NodeConfigurator {
             throw new IllegalArgumentException("port out of range: " + p);
         }
         return p;
+    }
+
+    /** Parses a duration such as {@code 30s}, {@code 3m}, {@code 1h}, {@code 90} (seconds); {@code otherwise} when unset. */
+    static int seconds(String s, int otherwise) {
+        if (s == null || s.isBlank()) {
+            return otherwise;
+        }
+        String t = s.strip().toLowerCase(java.util.Locale.ROOT);
+        int mul = t.endsWith("h") ? 3600 : t.endsWith("m") ? 60 : 1;
+        if (t.endsWith("h") || t.endsWith("m") || t.endsWith("s")) {
+            t = t.substring(0, t.length() - 1);
+        }
+        return Math.toIntExact(Math.min(Integer.MAX_VALUE, Long.parseLong(t) * mul));
     }
 
     /** Parses a rate such as {@code 8M}, {@code 512k}, {@code 1000000}: bytes per second. */

@@ -131,6 +131,10 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
 
         @AttributeDefinition(description = "Milliseconds from accepting a connection to the peer's handshake")
         long handshakeTimeoutMillis() default 30000;
+
+        @AttributeDefinition(description = "Seconds a download may go without any usable source (peer or provider) "
+                + "before it fails, resumable; a get may ask for another time; 0 = wait for ever")
+        int sourceTimeoutSeconds() default 180;
     }
 
     /** Share of the open-file limit inbound peer connections may use. */
@@ -146,6 +150,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     private final int maxPeers;
     private final int slots;
     private final ConnectionLimiter inbound;
+    private final int sourceTimeout;
     private final byte[] peerId;
     private final SecureRandom random = new SecureRandom();
     private final ChannelGroup channels;
@@ -190,6 +195,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         int maxInbound = ConnectionLimiter.cap(config.maxInboundConnections(), MAX_CONNECTIONS, INBOUND_FD_PERCENT);
         this.inbound = new ConnectionLimiter("BitTorrent", new ConnectionLimiter.Limits(maxInbound,
                 config.maxInboundConnectionsPerAddress(), config.handshakeTimeoutMillis(), 0));
+        this.sourceTimeout = Math.max(0, config.sourceTimeoutSeconds());
         this.peerId = newPeerId(random);
         this.channels = new DefaultChannelGroup("chiral-bittorrent", net.group().next(), true);
         this.trackerClient = new TrackerClient(net.group());
@@ -481,6 +487,9 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         java.util.concurrent.atomic.AtomicInteger failures = new java.util.concurrent.atomic.AtomicInteger();
         for (String url : urls) {
             trackerClient.announce(url, a).whenComplete((r, e) -> {
+                if (event != Trackers.Event.STOPPED) {
+                    torrent.trackerResult(url, e == null);
+                }
                 if (e != null) {
                     LOG.log(Level.INFO, "torrent " + torrent.name() + ": tracker " + url + ": " + e.getMessage());
                     if (failures.incrementAndGet() == urls.size() && event != Trackers.Event.STOPPED) {
@@ -507,6 +516,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         }
         byte[] ih = torrent.infoHash();
         d.getPeers(ih).whenComplete((lookup, e) -> {
+            torrent.dhtLookedUp(lookup == null ? 0 : lookup.queried());
             if (lookup != null) {
                 torrent.addPeers(lookup.value(), "dht");
             }
@@ -654,6 +664,11 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     @Override
     public int uploadSlots() {
         return slots;
+    }
+
+    @Override
+    public int sourceTimeoutSeconds() {
+        return sourceTimeout;
     }
 
     // ---- ContentProtocol ----
@@ -834,6 +849,9 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         String hex = HexFormat.of().formatHex(infoHash);
         Torrent existing = torrents.get(hex);
         if (existing != null && !existing.state().isFinal()) {
+            if (request.sourceTimeout() != null) {
+                existing.sourceTimeout(request.sourceTimeout());
+            }
             existing.addPeers(peers, "given");
             existing.resume();
             downloads.put(hex, true);
@@ -848,12 +866,28 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
             existing.stop(); // downloaded elsewhere before: this download into another directory replaces it
             torrents.remove(hex);
         }
+        if (existing != null && existing.state().isFinal() && existing.state() != io.chiral.api.TransferState.COMPLETED) {
+            // a failed or cancelled run of this torrent: again with the metadata it fetched and the peers it was given
+            existing.stop();
+            if (meta == null && existing.meta() != null) {
+                meta = existing.meta();
+                torrentBytes = Metainfo.wrapInfo(meta.infoBytes());
+            }
+            for (InetSocketAddress a : existing.givenPeers()) {
+                if (!peers.contains(a)) {
+                    peers.add(a);
+                }
+            }
+        }
         try {
             Files.createDirectories(out);
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot create " + out + ": " + e.getMessage(), e);
         }
         Torrent t = new Torrent(this, infoHash, name, meta, trackers, out, null);
+        if (request.sourceTimeout() != null) {
+            t.sourceTimeout(request.sourceTimeout());
+        }
         if (meta != null) {
             try {
                 writeAtomically(stateDir.resolve(hex + ".torrent"), torrentBytes);
@@ -1029,6 +1063,14 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         d.put("download", downloads.containsKey(t.hex()) ? 1 : 0);
         d.put("paused", t.isPaused() ? 1 : 0);
         d.put("trackers", t.trackers());
+        List<String> given = new ArrayList<>();
+        for (InetSocketAddress a : t.givenPeers()) {
+            String h = a.getAddress().getHostAddress();
+            given.add((h.contains(":") ? "[" + h + "]" : h) + ":" + a.getPort());
+        }
+        if (!given.isEmpty()) {
+            d.put("peers", given);
+        }
         try {
             if (m != null && !Files.exists(stateDir.resolve(t.hex() + ".torrent"))) {
                 writeAtomically(stateDir.resolve(t.hex() + ".torrent"), Metainfo.wrapInfo(m.infoBytes()));
@@ -1076,6 +1118,18 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                         }
                     }
                 }
+                List<InetSocketAddress> given = new ArrayList<>();
+                if (d.get(Bytes.of("peers")) instanceof List<?> l) {
+                    for (Object o : l) {
+                        if (o instanceof Bytes b && given.size() < Torrent.MAX_GIVEN) {
+                            try {
+                                given.add(address(b.utf8()));
+                            } catch (TorrentException e) {
+                                LOG.warning("torrent " + hex + ": ignoring a saved peer: " + e.getMessage());
+                            }
+                        }
+                    }
+                }
                 Path tf = stateDir.resolve(hex + ".torrent");
                 Metainfo meta = Files.isRegularFile(tf) ? Metainfo.parse(Files.readAllBytes(tf)) : null;
                 String name = null;
@@ -1107,7 +1161,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                 if (download) {
                     downloads.put(hex, true);
                 }
-                t.start(List.of(), paused);
+                t.start(given, paused);
                 LOG.info("torrent " + t.name() + " loaded (" + t.state().name().toLowerCase(java.util.Locale.ROOT) + ")");
             } catch (IOException | BencodeException | TorrentException | RuntimeException e) {
                 LOG.warning("cannot load torrent " + hex + " from " + stateDir + ": " + e);

@@ -72,6 +72,12 @@ final class Peer extends ChannelInboundHandlerAdapter {
     private long lastUploaded;
     long lastBlockNanos = System.nanoTime();
     long connectedNanos = System.nanoTime();
+    /** When the handshake completed, the last message other than a keep-alive came, and the last sign of use. */
+    long handshakeNanos;
+    long lastMessageNanos;
+    long lastUsefulNanos;
+    /** Whether anything but keep-alives came after the handshake. */
+    boolean spoke;
     int badPieces;
     int metadataRequestsServed;
     int descriptionRequestsServed;
@@ -215,6 +221,7 @@ final class Peer extends ChannelInboundHandlerAdapter {
             throw new TorrentException("peer answered with another info-hash");
         }
         peerId = h.peerId();
+        handshakeNanos = lastMessageNanos = lastUsefulNanos = System.nanoTime();
         fast = h.fast() && torrent.localHandshake().fast();
         extensions = h.extensionProtocol() && torrent.localHandshake().extensionProtocol();
         handshaken = true;

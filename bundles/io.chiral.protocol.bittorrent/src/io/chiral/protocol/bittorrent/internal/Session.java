@@ -56,4 +56,7 @@ interface Session {
 
     /** Regular unchoke slots per torrent (one optimistic slot comes on top). */
     int uploadSlots();
+
+    /** How long a download may go without a usable source before it fails, by default; 0 = for ever. */
+    int sourceTimeoutSeconds();
 }

@@ -53,6 +53,16 @@ final class Torrent implements TransferHandle {
     static final int MAX_CANDIDATES = 2000;
     static final int REQUEST_TIMEOUT_SECONDS = 20;
     static final long MAX_IN_FLIGHT_PIECE_BYTES = 256L << 20;
+    /** A peer that said nothing (keep-alives aside) after its handshake is dropped after this long. */
+    static final int HANDSHAKE_ONLY_SECONDS = 30;
+    /** A peer neither side wants anything from that sent no message (keep-alives aside) this long is dropped. */
+    static final int IDLE_SECONDS = 120;
+    /**
+     * When the torrent is full, a new peer replaces one that said nothing since its handshake for this long, or one
+     * that neither side is interested in and that exchanged no data for {@link #NOT_USEFUL_SECONDS}.
+     */
+    static final int EVICT_SILENT_SECONDS = 2;
+    static final int NOT_USEFUL_SECONDS = 10;
 
     final Session session;
     private final byte[] infoHash;
@@ -106,6 +116,19 @@ final class Torrent implements TransferHandle {
     private boolean dirty;
     private boolean stopped;
 
+    // what the torrent tried to find sources, for its status and its failure when none is usable (item: source timeout)
+    /** Peers the user gave (--from, a magnet's x.pe): kept in the resume state, retried for ever. */
+    private final Set<InetSocketAddress> given = new LinkedHashSet<>();
+    static final int MAX_GIVEN = 64;
+    private final Set<String> trackersTried = new HashSet<>();
+    private final Set<String> trackersFailed = new HashSet<>();
+    private long dhtLookups;
+    private long dhtNodesAsked;
+    /** How long the torrent may go without a usable source before it fails; 0 = for ever. */
+    private volatile long sourceTimeoutNanos;
+    /** Since when no source was usable (System.nanoTime()), 0 while one is. */
+    private long unusableSinceNanos;
+
     private record Candidate(InetSocketAddress address, String source, int failures, long notBeforeTick) {
     }
 
@@ -128,6 +151,7 @@ final class Torrent implements TransferHandle {
             throw new IllegalStateException(e);
         }
         this.state = TransferState.RESOLVING;
+        this.sourceTimeoutNanos = TimeUnit.SECONDS.toNanos(Math.max(0, session.sourceTimeoutSeconds()));
         if (meta != null) {
             init(meta);
         }
@@ -313,7 +337,7 @@ final class Torrent implements TransferHandle {
     @Override
     public synchronized TransferProgress progress() {
         Metainfo m = meta;
-        long total = m == null ? 0 : m.totalLength();
+        long total = m == null ? -1 : m.totalLength();
         long verified = 0;
         int have = 0;
         if (picker != null) {
@@ -326,7 +350,7 @@ final class Torrent implements TransferHandle {
         double elapsed = ((doneNanos != 0 ? doneNanos : System.nanoTime()) - startNanos) / 1e9;
         Path out = storage == null ? null : storage.top();
         return new TransferProgress(state, name(), total, verified, resumedBytes, fetchedBytes,
-                m == null ? 0 : m.pieceCount(), have, failedPieces, Map.copyOf(bytesPerSource),
+                m == null ? -1 : m.pieceCount(), have, failedPieces, Map.copyOf(bytesPerSource),
                 List.copyOf(bannedLabels), Map.copyOf(dropped), elapsed, out == null ? null : out.toString(), error);
     }
 
@@ -358,6 +382,7 @@ final class Torrent implements TransferHandle {
         nextAnnounceTick = ticks;
         nextDhtTick = ticks;
         candidates.replaceAll((a, c) -> new Candidate(a, c.source(), 0, 0));
+        unusableSinceNanos = 0;
         dirty = true;
     }
 
@@ -427,6 +452,9 @@ final class Torrent implements TransferHandle {
                 continue;
             }
             candidates.putIfAbsent(a, new Candidate(a, source, 0, 0));
+            if (source.equals("given") && given.size() < MAX_GIVEN && given.add(a)) {
+                dirty = true;
+            }
         }
     }
 
@@ -445,7 +473,12 @@ final class Torrent implements TransferHandle {
         connecting.remove(a);
         Candidate c = candidates.get(a);
         if (c != null) {
-            if (c.failures() >= 4) {
+            if (given.contains(a)) {
+                // a peer the user named: tried again for ever, at most every 5 min
+                candidates.put(a, new Candidate(a, c.source(), Math.min(c.failures() + 1, 5),
+                        ticks + Math.min(300, 10L << c.failures())));
+                dropped.put("bittorrent://" + a.getAddress().getHostAddress() + ":" + a.getPort(), why);
+            } else if (c.failures() >= 4) {
                 candidates.remove(a);
                 dropped.put("bittorrent://" + a.getAddress().getHostAddress() + ":" + a.getPort(), why);
             } else {
@@ -482,8 +515,15 @@ final class Torrent implements TransferHandle {
             }
         }
         if (peers.size() >= session.maxPeersPerTorrent()) {
-            p.close("too many peers");
-            return;
+            Peer victim = leastUseful(System.nanoTime());
+            if (victim == null) {
+                p.close("too many peers");
+                return;
+            }
+            // libtorrent-like: a full torrent makes room for a newcomer by dropping a peer that is of no use to anyone
+            LOG.fine(() -> "torrent " + name() + ": " + victim.label() + " makes room for " + p.label());
+            detach(victim);
+            victim.close("replaced by a new peer (of no use: idle or not interested)");
         }
         peers.add(p);
         if (!p.incoming && p.remote != null) {
@@ -528,6 +568,35 @@ final class Torrent implements TransferHandle {
         if (p.remote != null) {
             connecting.remove(p.remote);
         }
+        detach(p);
+    }
+
+    /**
+     * The peer the torrent can best do without when it is full, or null when every peer is of use: one that sent
+     * nothing since its handshake for {@link #EVICT_SILENT_SECONDS} (the longest silent first), else one that
+     * neither side is interested in and that exchanged no data for {@link #NOT_USEFUL_SECONDS}.
+     */
+    private Peer leastUseful(long now) {
+        Peer best = null;
+        boolean bestSilent = false;
+        for (Peer q : peers) {
+            boolean silent = !q.spoke && now - q.handshakeNanos > TimeUnit.SECONDS.toNanos(EVICT_SILENT_SECONDS);
+            boolean useless = !q.amInterested && !q.peerInterested && q.outstanding.isEmpty() && q.uploadQueue.isEmpty()
+                    && now - q.lastUsefulNanos > TimeUnit.SECONDS.toNanos(NOT_USEFUL_SECONDS);
+            if (!silent && !useless) {
+                continue;
+            }
+            if (best == null || (silent && !bestSilent)
+                    || (silent == bestSilent && q.lastUsefulNanos < best.lastUsefulNanos)) {
+                best = q;
+                bestSilent = silent;
+            }
+        }
+        return best;
+    }
+
+    /** Forgets a peer that is closing: its requests go back to the picker, its pieces leave the availability. */
+    private void detach(Peer p) {
         if (!peers.remove(p)) {
             return;
         }
@@ -557,6 +626,7 @@ final class Torrent implements TransferHandle {
             if (l != null) {
                 banned.add(addressKey(l));
                 candidates.remove(l);
+                given.remove(l); // not tried again after a restart either
             }
         }
         String label = "bittorrent://" + p.label();
@@ -573,6 +643,14 @@ final class Torrent implements TransferHandle {
     synchronized void onMessage(Peer p, PeerWire.Message m) throws TorrentException {
         if (!peers.contains(p)) {
             return;
+        }
+        if (!(m instanceof PeerWire.KeepAlive)) {
+            p.spoke = true;
+            p.lastMessageNanos = System.nanoTime();
+            if (m instanceof PeerWire.Piece || m instanceof PeerWire.Request || m instanceof PeerWire.Interested
+                    || (m instanceof PeerWire.Extended e && e.extId() == EXT_METADATA)) {
+                p.lastUsefulNanos = p.lastMessageNanos;
+            }
         }
         switch (m) {
             case PeerWire.KeepAlive k -> {
@@ -1343,6 +1421,7 @@ final class Torrent implements TransferHandle {
         boolean save;
         boolean announce = false;
         boolean dht = false;
+        String giveUp = null;
         List<InetSocketAddress> toConnect = new ArrayList<>();
         synchronized (this) {
             if (stopped) {
@@ -1352,6 +1431,12 @@ final class Torrent implements TransferHandle {
             long now = System.nanoTime();
             for (Peer p : new ArrayList<>(peers)) {
                 p.tick();
+                String idle = idle(p, now);
+                if (idle != null) {
+                    detach(p);
+                    p.close(idle);
+                    continue;
+                }
                 if (!p.outstanding.isEmpty() && now - p.lastBlockNanos > TimeUnit.SECONDS.toNanos(REQUEST_TIMEOUT_SECONDS)) {
                     abandonAll(p);
                     p.close("no block for " + REQUEST_TIMEOUT_SECONDS + " s");
@@ -1406,10 +1491,29 @@ final class Torrent implements TransferHandle {
                     nextDhtTick = ticks + (complete() ? 900 : 300);
                 }
             }
-            save = dirty && ticks % 2 == 0;
+            if (!paused && (state == TransferState.RESOLVING || state == TransferState.DOWNLOADING) && !complete()) {
+                if (usable(now)) {
+                    unusableSinceNanos = 0;
+                } else if (unusableSinceNanos == 0) {
+                    unusableSinceNanos = now;
+                } else if (sourceTimeoutNanos > 0 && now - unusableSinceNanos > sourceTimeoutNanos) {
+                    giveUp = "no usable source for " + seconds(sourceTimeoutNanos) + ": " + tried(true)
+                            + "; the transfer can be resumed with get again";
+                    fail(giveUp);
+                    dirty = true;
+                }
+            } else {
+                unusableSinceNanos = 0;
+            }
+            save = dirty && (ticks % 2 == 0 || giveUp != null);
             if (save) {
                 dirty = false;
             }
+        }
+        if (giveUp != null) {
+            session.changed(this);
+            stop();
+            return;
         }
         for (InetSocketAddress a : toConnect) {
             session.connect(this, a);
@@ -1423,6 +1527,148 @@ final class Torrent implements TransferHandle {
         if (save) {
             session.changed(this);
         }
+    }
+
+    /**
+     * Why {@code p} is dropped as idle, or null while it is of use: nothing but keep-alives since its handshake for
+     * {@link #HANDSHAKE_ONLY_SECONDS}, or no message for {@link #IDLE_SECONDS} while neither waits for the other
+     * (we want its pieces, or it asked for ours and waits for an unchoke).
+     */
+    private static String idle(Peer p, long now) {
+        if (!p.handshaken) {
+            return null;
+        }
+        if (!p.spoke && now - p.handshakeNanos > TimeUnit.SECONDS.toNanos(HANDSHAKE_ONLY_SECONDS)) {
+            return "nothing but its handshake for " + HANDSHAKE_ONLY_SECONDS + " s";
+        }
+        if (now - p.lastMessageNanos > TimeUnit.SECONDS.toNanos(IDLE_SECONDS) && !p.amInterested
+                && !(p.peerInterested && p.amChoking) && p.outstanding.isEmpty()) {
+            return "idle for " + IDLE_SECONDS + " s";
+        }
+        return null;
+    }
+
+    /**
+     * Whether a source may deliver: a Chiral provider, or a connected peer that has pieces we lack (or, before the
+     * metadata, that serves it over ut_metadata), or one that has not told yet what it has.
+     */
+    private boolean usable(long now) {
+        if (!chiralSources.isEmpty()) {
+            return true;
+        }
+        for (Peer p : peers) {
+            if (!p.handshaken) {
+                continue;
+            }
+            // a peer that has not told yet what it has (or whether it serves the metadata) gets the handshake-only time
+            boolean fresh = now - p.handshakeNanos < TimeUnit.SECONDS.toNanos(HANDSHAKE_ONLY_SECONDS);
+            if (meta == null) {
+                if (p.remoteMetadataId > 0 || (fresh && p.extensions && p.extHandshake == null)) {
+                    return true;
+                }
+            } else if (p.amInterested || (fresh && !p.gotPieces && !p.seed)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String seconds(long nanos) {
+        long s = TimeUnit.NANOSECONDS.toSeconds(nanos);
+        return s >= 60 && s % 60 == 0 ? s / 60 + " min" : s + " s";
+    }
+
+    /** What was tried to find sources: trackers, DHT, peers known, connected and banned (with why, when asked). */
+    private String tried(boolean why) {
+        int connected = 0;
+        for (Peer p : peers) {
+            if (p.handshaken) {
+                connected++;
+            }
+        }
+        StringBuilder b = new StringBuilder();
+        int t = trackers().size();
+        if (t == 0) {
+            b.append("no trackers");
+        } else {
+            b.append(trackersTried.size()).append(trackersTried.size() == 1 ? " tracker" : " trackers").append(" tried");
+            if (!trackersFailed.isEmpty()) {
+                b.append(" (").append(trackersFailed.size()).append(" failed)");
+            }
+        }
+        b.append(", ").append(dhtNodesAsked).append(" DHT nodes asked, ").append(candidates.size())
+                .append(candidates.size() == 1 ? " peer" : " peers").append(" known, ").append(connected)
+                .append(" connected, ").append(bannedLabels.size()).append(" banned");
+        if (why && !bannedLabels.isEmpty()) {
+            b.append(" (");
+            int n = 0;
+            for (String l : bannedLabels) {
+                if (n++ == 3) {
+                    b.append(", ...");
+                    break;
+                }
+                b.append(n > 1 ? ", " : "").append(l);
+                String d = dropped.get(l);
+                if (d != null) {
+                    b.append(": ").append(d);
+                }
+            }
+            b.append(')');
+        }
+        return b.toString();
+    }
+
+    @Override
+    public synchronized String status() {
+        if (paused || !(state == TransferState.RESOLVING || state == TransferState.DOWNLOADING)) {
+            return null;
+        }
+        long now = System.nanoTime();
+        if (!usable(now)) {
+            String s = "waiting for peers: " + tried(false);
+            if (sourceTimeoutNanos > 0 && unusableSinceNanos != 0) {
+                long left = Math.max(0, sourceTimeoutNanos - (now - unusableSinceNanos));
+                s += " (giving up in " + (TimeUnit.NANOSECONDS.toSeconds(left) + 1) + " s)";
+            }
+            return s;
+        }
+        if (meta == null) {
+            long from = peers.stream().filter(p -> p.remoteMetadataId > 0).count();
+            String peersText = from + (from == 1 ? " peer" : " peers");
+            if (metadataSize > 0) {
+                int have = metadataHave == null ? 0 : metadataHave.cardinality();
+                return "fetching metadata: " + have + " of " + Extension.metadataPieces(metadataSize) + " pieces from "
+                        + peersText;
+            }
+            return "fetching metadata from " + peersText;
+        }
+        return null;
+    }
+
+    /** A tracker answered ({@code ok}) or not. */
+    synchronized void trackerResult(String url, boolean ok) {
+        trackersTried.add(url);
+        if (ok) {
+            trackersFailed.remove(url);
+        } else {
+            trackersFailed.add(url);
+        }
+    }
+
+    /** A DHT lookup of this torrent ended, having queried {@code nodes} nodes. */
+    synchronized void dhtLookedUp(int nodes) {
+        dhtLookups++;
+        dhtNodesAsked += Math.max(0, nodes);
+    }
+
+    /** Peers the user gave for this torrent, kept in its resume state. */
+    synchronized List<InetSocketAddress> givenPeers() {
+        return List.copyOf(given);
+    }
+
+    /** How long the torrent may go without a usable source before it fails; {@link java.time.Duration#ZERO} = for ever. */
+    void sourceTimeout(java.time.Duration d) {
+        sourceTimeoutNanos = d.toNanos();
     }
 
     /** The DHT lookup or announce reached nobody: repeat it in {@code seconds}. */
