@@ -62,8 +62,11 @@ public final class DhtNode implements AutoCloseable {
      */
     static final int UNVERIFIED_ANSWER_BYTES = 1024;
     static final int UNVERIFIED_FACTOR = 3;
-    /** What a stored record costs besides its encoded bytes (its decoded value, maps and entries on the heap). */
-    static final int RECORD_OVERHEAD = 256;
+    /**
+     * What a stored record costs besides its encoded bytes: its decoded value, keys, maps and entries on the heap
+     * (a stored record of ~600 encoded bytes takes ~1.5-2.4 KB of heap), so that the byte bounds bound the heap.
+     */
+    static final int RECORD_OVERHEAD = 1024;
     private static final int MAX_CONTACTS_PER_RESPONSE = 32;
 
     /** Tunables of one personality. */
