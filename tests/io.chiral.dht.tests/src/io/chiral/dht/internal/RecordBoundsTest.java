@@ -140,6 +140,16 @@ public class RecordBoundsTest {
         return victim.snapshot().get(10, TimeUnit.SECONDS).storedRecords();
     }
 
+    /** Heap in use after collections (approximate, for the report). */
+    private static long usedHeap() throws InterruptedException {
+        Runtime rt = Runtime.getRuntime();
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+            Thread.sleep(100);
+        }
+        return rt.totalMemory() - rt.freeMemory();
+    }
+
     @Test
     void anUnverifiedRgetIsNotAnAmplifierAndATokenGetsTheRecords() throws Exception {
         String key = "keyword_idx::amplified";
@@ -195,14 +205,21 @@ public class RecordBoundsTest {
         DhtNode.Settings s = DhtNode.Settings.chiral();
         Publisher one = new Publisher(sr);
         int refused = 0;
+        List<ChiralRecord> flood = new java.util.ArrayList<>();
+        for (int i = 0; i < 3000; i++) {
+            flood.add(one.record("keyword_idx::flood" + i, 1, 300));
+        }
+        long heapBefore = usedHeap();
         try (Client c = new Client("127.0.0.1", victim.address())) {
-            for (int i = 0; i < 3000; i++) {
-                ChiralRecord rec = one.record("keyword_idx::flood" + i, 1, 300);
+            for (ChiralRecord rec : flood) {
                 if (!(c.put(rec, c.token(rec.target())) instanceof Krpc.Response)) {
                     refused++;
                 }
             }
             int stored = storedRecords();
+            long heap = usedHeap() - heapBefore;
+            System.out.printf("heap held by the flood: %d KiB, %d bytes a stored record (measurement, not asserted)%n",
+                    heap / 1024, stored == 0 ? 0 : heap / stored);
             long bytes = victim.recordBytes().get(10, TimeUnit.SECONDS);
             System.out.printf("one key, one address, 3000 records sent: %d stored (%d accounted bytes), %d refused%n",
                     stored, bytes, refused);
