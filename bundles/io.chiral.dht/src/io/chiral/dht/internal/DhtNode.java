@@ -46,7 +46,14 @@ import io.netty.channel.socket.nio.NioDatagramChannel;
  *
  * <p>Threading: all state (routing table, pending queries, storage, lookups) belongs to the channel's event loop;
  * public methods hop onto it and return futures. Nothing here blocks. Every bound is explicit: pending queries,
- * routing table (k per bucket), stored info-hashes, peers per hash, items, record keys and records per key.
+ * routing table (k per bucket), stored info-hashes, peers per hash, items, record keys and records per key, and the
+ * record store in bytes per publisher key, per source address and in total.
+ *
+ * <p>{@code rget} (Chiral): arguments {@code target} and optionally {@code token}; the answer has {@code token},
+ * {@code nodes}, {@code n} (live records held under the target) and {@code recs}. Without a valid token of this node
+ * the requester's address is unproven (it may be forged, BEP 5's reason for tokens), so the whole answer stays within
+ * {@code max(3 x query, 1 KiB)} and carries only the records that fit; a {@link Lookup} that sees {@code n} larger
+ * than what came asks that node once more with the token.
  */
 public final class DhtNode implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DhtNode.class.getName());
