@@ -64,6 +64,15 @@ public class DhtComponent implements Dht {
 
         /** KRPC query timeout in milliseconds. */
         int queryTimeoutMillis() default 4000;
+
+        /** Chiral records: bytes the whole store may hold (encoded size + overhead per record; 0 = built-in 64 MiB). */
+        long recordStoreBytes() default 0;
+
+        /** Chiral records: bytes one publisher key may hold on this node (0 = built-in 4 MiB). */
+        long recordBytesPerPublisher() default 0;
+
+        /** Chiral records: bytes one source address may hold on this node (0 = built-in 4 MiB). */
+        long recordBytesPerAddress() default 0;
     }
 
     static final long MAX_JOIN_RETRY_SECONDS = 60;
@@ -89,6 +98,10 @@ public class DhtComponent implements Dht {
                     + "' (use mainline or chiral)");
         };
         settings = settings.withTimeout(java.time.Duration.ofMillis(Math.max(100, config.queryTimeoutMillis())));
+        if (settings.chiralRecords()) {
+            settings = settings.withRecordBounds(config.recordStoreBytes(), config.recordBytesPerPublisher(),
+                    config.recordBytesPerAddress());
+        }
         SecureRandom random = new SecureRandom();
         InetAddress bind = InetAddress.getByName(config.bind());
         NodeId id = CHIRAL.equals(network) ? NodeId.of(Bep44.sha1(key.publicKey()))

@@ -46,7 +46,14 @@ import io.netty.channel.socket.nio.NioDatagramChannel;
  *
  * <p>Threading: all state (routing table, pending queries, storage, lookups) belongs to the channel's event loop;
  * public methods hop onto it and return futures. Nothing here blocks. Every bound is explicit: pending queries,
- * routing table (k per bucket), stored info-hashes, peers per hash, items, record keys and records per key.
+ * routing table (k per bucket), stored info-hashes, peers per hash, items, record keys and records per key, and the
+ * record store in bytes per publisher key, per source address and in total.
+ *
+ * <p>{@code rget} (Chiral): arguments {@code target} and optionally {@code token}; the answer has {@code token},
+ * {@code nodes}, {@code n} (live records held under the target) and {@code recs}. Without a valid token of this node
+ * the requester's address is unproven (it may be forged, BEP 5's reason for tokens), so the whole answer stays within
+ * {@code max(3 x query, 1 KiB)} and carries only the records that fit; a {@link Lookup} that sees {@code n} larger
+ * than what came asks that node once more with the token.
  */
 public final class DhtNode implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DhtNode.class.getName());
@@ -54,32 +61,58 @@ public final class DhtNode implements AutoCloseable {
     private static final int MAX_VALUES_IN_RESPONSE = 50;
     private static final int MAX_RECORDS_IN_RESPONSE = 16;
     private static final int MAX_RECORD_BYTES_IN_RESPONSE = 8 * 1024;
+    /**
+     * An {@code rget} from a requester that showed no valid token of this node (its address is unproven, it may be a
+     * forged source) is answered with at most {@code max(}{@value #UNVERIFIED_FACTOR}{@code  x the query, }
+     * {@value #UNVERIFIED_ANSWER_BYTES}{@code )} bytes: the nodes, a token, the number of records held and only the
+     * records that fit. With the token it gets the records (up to {@value #MAX_RECORD_BYTES_IN_RESPONSE} bytes).
+     */
+    static final int UNVERIFIED_ANSWER_BYTES = 1024;
+    static final int UNVERIFIED_FACTOR = 3;
+    /**
+     * What a stored record costs besides its encoded bytes: its decoded value, keys, maps and entries on the heap
+     * (a stored record of ~600 encoded bytes takes ~1.5-2.4 KB of heap), so that the byte bounds bound the heap.
+     */
+    static final int RECORD_OVERHEAD = 1024;
     private static final int MAX_CONTACTS_PER_RESPONSE = 32;
 
     /** Tunables of one personality. */
     public record Settings(String network, int k, int alpha, boolean enforceBep42, boolean chiralRecords,
             Bytes version, Duration queryTimeout, Duration peerTtl, Duration itemTtl, Duration refreshInterval,
             Duration maintenanceInterval, int maxPending, int maxInfoHashes, int maxPeersPerHash, int maxItems,
-            int maxRecordKeys, int maxRecordsPerKey) {
+            int maxRecordKeys, int maxRecordsPerKey, long maxRecordBytes, long maxRecordBytesPerPublisher,
+            long maxRecordBytesPerAddress) {
 
         /** The public BitTorrent DHT: k = 8, BEP 42 enforced for non-local peers. */
         public static Settings mainline() {
             return new Settings("mainline", 8, 3, true, false, Bytes.of(new byte[] {'C', 'H', 0, 1}),
                     Duration.ofSeconds(4), Duration.ofMinutes(45), Duration.ofHours(2), Duration.ofMinutes(15),
-                    Duration.ofSeconds(30), 2048, 8192, 200, 8192, 0, 0);
+                    Duration.ofSeconds(30), 2048, 8192, 200, 8192, 0, 0, 0, 0, 0);
         }
 
         /** The Chiral network: k = 20, signed records. */
         public static Settings chiral() {
             return new Settings("chiral", 20, 3, false, true, Bytes.of(new byte[] {'C', 'H', 0, 1}),
                     Duration.ofSeconds(4), Duration.ofMinutes(45), Duration.ofHours(2), Duration.ofMinutes(15),
-                    Duration.ofSeconds(30), 2048, 8192, 200, 8192, 8192, 64);
+                    Duration.ofSeconds(30), 2048, 8192, 200, 8192, 8192, 64, 64L << 20, 4L << 20, 4L << 20);
         }
 
         public Settings withTimeout(Duration t) {
             return new Settings(network, k, alpha, enforceBep42, chiralRecords, version, t, peerTtl, itemTtl,
                     refreshInterval, maintenanceInterval, maxPending, maxInfoHashes, maxPeersPerHash, maxItems,
-                    maxRecordKeys, maxRecordsPerKey);
+                    maxRecordKeys, maxRecordsPerKey, maxRecordBytes, maxRecordBytesPerPublisher, maxRecordBytesPerAddress);
+        }
+
+        /**
+         * Byte bounds of the record store (each record costs its encoded size plus {@value DhtNode#RECORD_OVERHEAD}):
+         * in total, per publisher key and per source address; a value <= 0 keeps the current one.
+         */
+        public Settings withRecordBounds(long total, long perPublisher, long perAddress) {
+            return new Settings(network, k, alpha, enforceBep42, chiralRecords, version, queryTimeout, peerTtl, itemTtl,
+                    refreshInterval, maintenanceInterval, maxPending, maxInfoHashes, maxPeersPerHash, maxItems,
+                    maxRecordKeys, maxRecordsPerKey, total > 0 ? total : maxRecordBytes,
+                    perPublisher > 0 ? perPublisher : maxRecordBytesPerPublisher,
+                    perAddress > 0 ? perAddress : maxRecordBytesPerAddress);
         }
     }
 
@@ -101,7 +134,9 @@ public final class DhtNode implements AutoCloseable {
     private record StoredItem(byte[] value, byte[] key, byte[] salt, long seq, byte[] sig, long expires) {
     }
 
-    private record StoredRecord(ChiralRecord record, long expires) {
+    /** A stored record, who sent it ({@code null}: this node's own) and what it costs (see {@link #RECORD_OVERHEAD}). */
+    private record StoredRecord(ChiralRecord record, long expires, java.net.InetAddress source, Bytes publisher,
+            int cost) {
     }
 
     final Settings settings;
@@ -114,6 +149,9 @@ public final class DhtNode implements AutoCloseable {
     private final LinkedHashMap<NodeId, LinkedHashMap<InetSocketAddress, Long>> peers = new LinkedHashMap<>();
     private final LinkedHashMap<NodeId, StoredItem> items = new LinkedHashMap<>();
     private final LinkedHashMap<NodeId, LinkedHashMap<Bytes, StoredRecord>> records = new LinkedHashMap<>();
+    private final Map<Bytes, Long> recordBytesByPublisher = new HashMap<>();
+    private final Map<java.net.InetAddress, Long> recordBytesBySource = new HashMap<>();
+    private long recordBytes;
     private final Set<NodeId> pinging = new HashSet<>();
     private final LinkedHashMap<java.net.InetAddress, long[]> rates = new LinkedHashMap<>();
     static final int QUERIES_PER_SECOND_PER_IP = 100;
@@ -275,7 +313,7 @@ public final class DhtNode implements AutoCloseable {
         }
         try {
             if (m instanceof Krpc.Query q) {
-                handleQuery(q, from);
+                handleQuery(q, from, data.length);
             } else if (m instanceof Krpc.Response r) {
                 handleResponse(r, from);
             } else if (m instanceof Krpc.Error e) {
@@ -358,7 +396,7 @@ public final class DhtNode implements AutoCloseable {
         return ++w[1] > QUERIES_PER_SECOND_PER_IP;
     }
 
-    private void handleQuery(Krpc.Query q, InetSocketAddress from) {
+    private void handleQuery(Krpc.Query q, InetSocketAddress from, int queryLength) {
         queriesIn++;
         if (overLimit(from)) {
             dropped++;
@@ -429,9 +467,20 @@ public final class DhtNode implements AutoCloseable {
                     return;
                 }
                 NodeId target = id20(a, "target");
+                Bytes shown = bytesArg(a, "token", 64, false);
+                boolean verified = shown != null && tokens.valid(shown.toByteArray(), from.getAddress(), now());
                 r.put("token", tokens.issue(from.getAddress(), now()));
                 r.put("nodes", Contact.encodeNodes(table.closest(target, settings.k())));
-                List<Object> recs = recordValues(target);
+                int held = liveRecords(target);
+                if (held > 0) {
+                    r.put("n", (long) held);
+                }
+                int budget = MAX_RECORD_BYTES_IN_RESPONSE;
+                if (!verified) {
+                    int base = Krpc.response(q.transaction(), self, r, settings.version(), compactAddress(from)).length;
+                    budget = Math.max(UNVERIFIED_FACTOR * queryLength, UNVERIFIED_ANSWER_BYTES) - base - 8; // "4:recsle"
+                }
+                List<Object> recs = recordValues(target, budget);
                 if (!recs.isEmpty()) {
                     r.put("recs", recs);
                 }
@@ -456,7 +505,7 @@ public final class DhtNode implements AutoCloseable {
                 if (!rec.target().equals(id20(a, "target"))) {
                     throw new BadArgument("record key does not hash to the target");
                 }
-                String refusal = storeRecord(rec);
+                String refusal = storeRecord(rec, from.getAddress());
                 if (refusal != null) {
                     send(Krpc.error(q.transaction(), Bep44.SEQ_TOO_LOW, refusal), from);
                     return;
@@ -695,33 +744,111 @@ public final class DhtNode implements AutoCloseable {
         items.put(target, item);
     }
 
-    /** Stores a verified record; a refusal message when an equal or newer one is held. */
+    /** Stores this node's own verified record; a refusal message when an equal or newer one is held. */
     String storeRecord(ChiralRecord rec) {
+        return storeRecord(rec, null);
+    }
+
+    /**
+     * Stores a verified record sent from {@code source} ({@code null}: this node's own); a refusal message when an
+     * equal or newer one is held or when the publisher key or the source address would exceed its byte quota. A
+     * record replacing one of the same identity is charged once. When the whole store would exceed its byte bound,
+     * the oldest records are evicted.
+     */
+    String storeRecord(ChiralRecord rec, java.net.InetAddress source) {
         NodeId target = rec.target();
+        Bytes identity = rec.identity();
+        LinkedHashMap<Bytes, StoredRecord> existing = records.get(target);
+        StoredRecord old = existing == null ? null : existing.get(identity);
+        if (old != null && old.record().seq() > rec.seq() && old.expires() > now()) {
+            return "a newer record (seq " + old.record().seq() + ") is stored";
+        }
+        Bytes publisher = Bytes.of(rec.publicKey());
+        int cost = rec.encode().length + RECORD_OVERHEAD;
+        if (source != null) {
+            long pub = recordBytesByPublisher.getOrDefault(publisher, 0L) - (old == null ? 0 : old.cost());
+            if (pub + cost > settings.maxRecordBytesPerPublisher()) {
+                return "this publisher key's records on this node are over their quota of "
+                        + settings.maxRecordBytesPerPublisher() + " bytes";
+            }
+            long src = recordBytesBySource.getOrDefault(source, 0L)
+                    - (old != null && source.equals(old.source()) ? old.cost() : 0);
+            if (src + cost > settings.maxRecordBytesPerAddress()) {
+                return "records sent from " + source.getHostAddress() + " are over their quota of "
+                        + settings.maxRecordBytesPerAddress() + " bytes";
+            }
+        }
+        if (old != null) {
+            removeRecord(target, identity);
+        }
+        while (recordBytes + cost > settings.maxRecordBytes() && !records.isEmpty()) {
+            NodeId oldestTarget = records.keySet().iterator().next();
+            removeRecord(oldestTarget, records.get(oldestTarget).keySet().iterator().next());
+        }
         LinkedHashMap<Bytes, StoredRecord> set = records.get(target);
         if (set == null) {
-            if (records.size() >= settings.maxRecordKeys()) {
-                evictOldest(records);
+            while (records.size() >= settings.maxRecordKeys() && !records.isEmpty()) {
+                NodeId oldestTarget = records.keySet().iterator().next();
+                for (Bytes id : List.copyOf(records.get(oldestTarget).keySet())) {
+                    removeRecord(oldestTarget, id);
+                }
             }
             set = new LinkedHashMap<>();
             records.put(target, set);
         }
-        Bytes identity = rec.identity();
-        StoredRecord old = set.get(identity);
-        if (old != null && old.record().seq() > rec.seq() && old.expires() > now()) {
-            return "a newer record (seq " + old.record().seq() + ") is stored";
+        set.put(identity, new StoredRecord(rec, now() + rec.ttlSeconds() * 1000, source, publisher, cost));
+        recordBytes += cost;
+        recordBytesByPublisher.merge(publisher, (long) cost, Long::sum);
+        if (source != null) {
+            recordBytesBySource.merge(source, (long) cost, Long::sum);
         }
-        set.remove(identity);
-        set.put(identity, new StoredRecord(rec, now() + rec.ttlSeconds() * 1000));
         if (set.size() > settings.maxRecordsPerKey()) {
-            evictOldest(set);
+            removeRecord(target, set.keySet().iterator().next());
         }
         return null;
     }
 
-    private List<Object> recordValues(NodeId target) {
+    /** Removes one stored record and its charges; drops the key when it was the last. */
+    private void removeRecord(NodeId target, Bytes identity) {
+        LinkedHashMap<Bytes, StoredRecord> set = records.get(target);
+        StoredRecord s = set == null ? null : set.remove(identity);
+        if (s == null) {
+            return;
+        }
+        recordBytes -= s.cost();
+        recordBytesByPublisher.computeIfPresent(s.publisher(), (k, v) -> v - s.cost() <= 0 ? null : v - s.cost());
+        if (s.source() != null) {
+            recordBytesBySource.computeIfPresent(s.source(), (k, v) -> v - s.cost() <= 0 ? null : v - s.cost());
+        }
+        if (set.isEmpty()) {
+            records.remove(target);
+        }
+    }
+
+    /** Bytes the record store is charged for (see {@link #RECORD_OVERHEAD}). */
+    CompletableFuture<Long> recordBytes() {
+        return onLoop(() -> CompletableFuture.completedFuture(recordBytes));
+    }
+
+    private int liveRecords(NodeId target) {
         LinkedHashMap<Bytes, StoredRecord> set = records.get(target);
         if (set == null) {
+            return 0;
+        }
+        long now = now();
+        int n = 0;
+        for (StoredRecord s : set.values()) {
+            if (s.expires() > now) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Live records under {@code target} in random order, as many as fit in {@code budget} encoded bytes. */
+    private List<Object> recordValues(NodeId target, int budget) {
+        LinkedHashMap<Bytes, StoredRecord> set = records.get(target);
+        if (set == null || budget <= 0) {
             return List.of();
         }
         long now = now();
@@ -736,8 +863,11 @@ public final class DhtNode implements AutoCloseable {
         int bytes = 0;
         for (ChiralRecord r : live) {
             int len = r.encode().length;
-            if (out.size() >= MAX_RECORDS_IN_RESPONSE || bytes + len > MAX_RECORD_BYTES_IN_RESPONSE) {
+            if (out.size() >= MAX_RECORDS_IN_RESPONSE) {
                 break;
+            }
+            if (bytes + len > budget) {
+                continue; // a smaller one may still fit
             }
             out.add(r.toWire());
             bytes += len;
@@ -758,8 +888,13 @@ public final class DhtNode implements AutoCloseable {
         peers.values().forEach(s -> s.values().removeIf(exp -> exp <= now));
         peers.values().removeIf(Map::isEmpty);
         items.values().removeIf(i -> i.expires() <= now);
-        records.values().forEach(s -> s.values().removeIf(r -> r.expires() <= now));
-        records.values().removeIf(Map::isEmpty);
+        List<Map.Entry<NodeId, Bytes>> expired = new ArrayList<>();
+        records.forEach((t, set) -> set.forEach((id, r) -> {
+            if (r.expires() <= now) {
+                expired.add(Map.entry(t, id));
+            }
+        }));
+        expired.forEach(e -> removeRecord(e.getKey(), e.getValue()));
         if (table.size() == 0) {
             return;
         }

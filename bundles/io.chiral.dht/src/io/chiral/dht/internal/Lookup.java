@@ -142,12 +142,41 @@ public final class Lookup {
         Map<String, Object> args = new LinkedHashMap<>();
         args.put(kind.argument, target.bytes());
         node.query(c.contact.address(), c.contact.id(), kind.method, args).whenComplete((r, e) -> {
+            if (e == null) {
+                absorb(c, r);
+                if (kind == Kind.RGET && c.token != null && holdsMore(r)) {
+                    askWithToken(c); // its first answer was cut short until this node proved its address
+                    return;
+                }
+            }
             inFlight--;
             if (e != null) {
                 c.state = State.FAILED;
             } else {
                 c.state = State.ANSWERED;
                 responded++;
+            }
+            step();
+        });
+    }
+
+    /** An {@code rget} answer that says the node holds more records ({@code n}) than it sent. */
+    private static boolean holdsMore(Krpc.Response r) {
+        SortedMap<Bytes, Object> v = r.values();
+        int sent = v.get(Bytes.of("recs")) instanceof List<?> l ? l.size() : 0;
+        return v.get(Bytes.of("n")) instanceof Long n && n > sent;
+    }
+
+    /** The second {@code rget} to a node that holds records, with the token it gave: the full answer. */
+    private void askWithToken(Candidate c) {
+        Map<String, Object> args = new LinkedHashMap<>();
+        args.put(kind.argument, target.bytes());
+        args.put("token", c.token);
+        node.query(c.contact.address(), c.contact.id(), kind.method, args).whenComplete((r, e) -> {
+            inFlight--;
+            c.state = State.ANSWERED; // it answered once already
+            responded++;
+            if (e == null) {
                 absorb(c, r);
             }
             step();

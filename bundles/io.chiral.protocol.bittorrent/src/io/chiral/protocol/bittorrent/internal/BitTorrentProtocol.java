@@ -94,9 +94,15 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
     static final int DESCRIPTION_SECONDS = 30;
     /** Most open peer connections of the node (every torrent together). */
     static final int MAX_CONNECTIONS = 1000;
-    /** Up to 4 MiB of blocks queued per connection before a peer's requests wait (Netty's default is 64 KiB). */
+    /**
+     * Up to 1 MiB of blocks queued per connection before a peer's requests wait (Netty's default is 64 KiB; the
+     * kernel's socket buffer holds more): a peer that requests and never reads pins no more than that.
+     */
     private static final io.netty.channel.WriteBufferWaterMark WATER_MARK =
-            new io.netty.channel.WriteBufferWaterMark(1 << 20, 4 << 20);
+            new io.netty.channel.WriteBufferWaterMark(512 << 10, 1 << 20);
+    /** Blocks queued towards all peers' sockets together before every peer's requests wait. */
+    static final long MAX_UPLOAD_PENDING = 32L << 20;
+    private final java.util.concurrent.atomic.AtomicLong uploadPending = new java.util.concurrent.atomic.AtomicLong();
 
     @ObjectClassDefinition(name = "Chiral BitTorrent transport", description = "Downloads and seeds torrents")
     public @interface Config {
@@ -671,6 +677,22 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         return sourceTimeout;
     }
 
+    @Override
+    public byte[] chiralSign(byte[] message) {
+        NodeKey k = nodeKey;
+        return k == null ? null : k.sign(message);
+    }
+
+    @Override
+    public boolean uploadRoom() {
+        return uploadPending.get() < MAX_UPLOAD_PENDING;
+    }
+
+    @Override
+    public void uploadPending(long bytes) {
+        uploadPending.addAndGet(bytes);
+    }
+
     // ---- ContentProtocol ----
 
     @Override
@@ -720,7 +742,8 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         if (!active) {
             throw new IllegalStateException("the BitTorrent transport is stopping");
         }
-        PeerChunkSource s = new PeerChunkSource(net.group().next(), peer, id.hex(), file, peerId, chiralHello(), CLIENT);
+        PeerChunkSource s = new PeerChunkSource(net.group().next(), peer, id.hex(), file, peerId, chiralHello(),
+                this::chiralSign, CLIENT);
         infoHashOf(id, peer).whenComplete((ih, e) -> {
             if (e != null) {
                 s.fail(e instanceof java.util.concurrent.CompletionException c && c.getCause() != null

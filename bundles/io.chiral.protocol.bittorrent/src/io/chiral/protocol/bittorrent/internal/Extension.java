@@ -56,6 +56,8 @@ public final class Extension {
     private static final Bytes CHIRAL_PEER_ID = Bytes.of("chiral_peer_id");
     private static final Bytes REPUTATION = Bytes.of("reputation_score");
     private static final Bytes WALLET = Bytes.of("wallet_address");
+    private static final Bytes NONCE = Bytes.of("nonce");
+    private static final Bytes SIG = Bytes.of("sig");
     private static final Pattern PEER_ID = Pattern.compile("[0-9a-f]{64}");
     private static final Pattern WALLET_ADDRESS = Pattern.compile("0x[0-9a-fA-F]{40}");
     private static final int MAX_DICT_DEPTH = 16;
@@ -366,22 +368,46 @@ public final class Extension {
     private static final Bytes CID = Bytes.of("cid");
     private static final Bytes PIECE_LENGTH = Bytes.of("piece_length");
 
+    /** Shortest and longest {@code nonce} of a hello. */
+    public static final int MIN_NONCE = 16;
+    public static final int MAX_NONCE = 64;
+    /** Length of an Ed25519 signature, the {@code sig} of a proof. */
+    public static final int SIGNATURE = 64;
+
     /**
      * A message of the {@code chiral} extension. msg_type 1 is the hello both Chiral peers send after the extended
-     * handshake; 2, 3 and 4 fetch the Chiral description of the torrent's file (its CID, chunk SHA-256s and Merkle
-     * root, which a CID download verifies against) in 16 KiB pieces, as BEP 9 does with the info dictionary.
+     * handshake, 5 the proof of the identity the hello claims; 2, 3 and 4 fetch the Chiral description of the
+     * torrent's file (its CID, chunk SHA-256s and Merkle root, which a CID download verifies against) in 16 KiB
+     * pieces, as BEP 9 does with the info dictionary.
      */
-    public sealed interface ChiralMessage permits ChiralHello, FileRequest, FileData, FileReject, ChiralUnknown {
+    public sealed interface ChiralMessage permits ChiralHello, FileRequest, FileData, FileReject, ChiralProof,
+            ChiralUnknown {
     }
 
     /**
      * msg_type 1, sent once after the extended handshake by Chiral nodes: the sender's Ed25519 node id as 64
      * lowercase hex digits, its reputation as an integer in thousandths ({@code reputation_score} 0..1000 stands
-     * for 0.000..1.000; bencode has no floats), and its wallet address ({@code 0x} + 40 hex digits) or the empty
-     * string.
+     * for 0.000..1.000; bencode has no floats), its wallet address ({@code 0x} + 40 hex digits) or the empty
+     * string, and {@code nonce}: {@value #MIN_NONCE}..{@value #MAX_NONCE} random bytes fresh for this connection,
+     * which the other side signs in its {@link ChiralProof} (null: the sender asks for no proof). The claimed id
+     * counts only once proven.
      */
-    public record ChiralHello(String chiralPeerId, int reputationMilli, String walletAddress) implements ChiralMessage {
+    public record ChiralHello(String chiralPeerId, int reputationMilli, String walletAddress, Bytes nonce)
+            implements ChiralMessage {
+        /** A hello without a nonce. */
+        public ChiralHello(String chiralPeerId, int reputationMilli, String walletAddress) {
+            this(chiralPeerId, reputationMilli, walletAddress, null);
+        }
+
+        /** The same hello with {@code nonce}. */
+        public ChiralHello withNonce(byte[] n) {
+            return new ChiralHello(chiralPeerId, reputationMilli, walletAddress, Bytes.of(n));
+        }
+
         public ChiralHello {
+            if (nonce != null && (nonce.length() < MIN_NONCE || nonce.length() > MAX_NONCE)) {
+                throw new IllegalArgumentException("nonce must be " + MIN_NONCE + ".." + MAX_NONCE + " bytes");
+            }
             if (chiralPeerId == null || !PEER_ID.matcher(chiralPeerId).matches()) {
                 throw new IllegalArgumentException("chiral peer id must be 64 lowercase hex digits");
             }
@@ -441,6 +467,18 @@ public final class Extension {
         }
     }
 
+    /**
+     * msg_type 5: proof that the sender holds the key its hello named: {@code sig}, the Ed25519 signature of
+     * {@link ChiralAuth#proofMessage} (info-hash, the sender's public key, the receiver's hello nonce).
+     */
+    public record ChiralProof(Bytes signature) implements ChiralMessage {
+        public ChiralProof {
+            if (signature == null || signature.length() != SIGNATURE) {
+                throw new IllegalArgumentException("a proof's signature is " + SIGNATURE + " bytes");
+            }
+        }
+    }
+
     /** A msg_type this version does not know: ignored, so that later versions can add messages. */
     public record ChiralUnknown(long msgType) implements ChiralMessage {
     }
@@ -459,6 +497,13 @@ public final class Extension {
                 d.put("chiral_peer_id", h.chiralPeerId());
                 d.put("reputation_score", h.reputationMilli());
                 d.put("wallet_address", h.walletAddress());
+                if (h.nonce() != null) {
+                    d.put("nonce", h.nonce());
+                }
+            }
+            case ChiralProof pr -> {
+                d.put("msg_type", 5);
+                d.put("sig", pr.signature());
             }
             case FileRequest r -> {
                 d.put("msg_type", 2);
@@ -493,7 +538,7 @@ public final class Extension {
         if (!(d.get(MSG_TYPE) instanceof Long type)) {
             throw new TorrentException("chiral message without integer 'msg_type'");
         }
-        if (type < 1 || type > 4) {
+        if (type < 1 || type > 5) {
             return new ChiralUnknown(type);
         }
         if (type != 3) {
@@ -510,7 +555,20 @@ public final class Extension {
             if (wallet == null || !(wallet.isEmpty() || WALLET_ADDRESS.matcher(wallet).matches())) {
                 throw new TorrentException("wallet_address is not 0x + 40 hex digits or empty");
             }
-            return new ChiralHello(id, reputation, wallet);
+            Bytes nonce = null;
+            if (d.containsKey(NONCE)) {
+                if (!(d.get(NONCE) instanceof Bytes n) || n.length() < MIN_NONCE || n.length() > MAX_NONCE) {
+                    throw new TorrentException("hello nonce is not " + MIN_NONCE + ".." + MAX_NONCE + " bytes");
+                }
+                nonce = n;
+            }
+            return new ChiralHello(id, reputation, wallet, nonce);
+        }
+        if (type == 5) {
+            if (!(d.get(SIG) instanceof Bytes sig) || sig.length() != SIGNATURE) {
+                throw new TorrentException("chiral proof without a " + SIGNATURE + "-byte 'sig'");
+            }
+            return new ChiralProof(sig);
         }
         if (!(d.get(CID) instanceof Bytes c) || c.length() != 32) {
             throw new TorrentException("chiral message without a 32-byte 'cid'");

@@ -45,7 +45,13 @@ final class Peer extends ChannelInboundHandlerAdapter {
     int remoteMetadataId;
     int remotePexId;
     int remoteChiralId;
+    /** The peer's Chiral identity, only once its proof verified (see {@link ChiralAuth}); null otherwise. */
     Extension.ChiralHello chiral;
+    /** The identity its hello claims, until proven. */
+    Extension.ChiralHello chiralClaim;
+    /** The nonce our hello sent it (null: we sent none). */
+    byte[] chiralNonce;
+    boolean chiralProofSent;
     int listenPort;
 
     // state
@@ -279,7 +285,9 @@ final class Peer extends ChannelInboundHandlerAdapter {
         ByteBuf header = channel.alloc().buffer(13);
         header.writeInt(9 + n).writeByte(PeerWire.PIECE).writeInt(index).writeInt(begin);
         channel.write(header, channel.voidPromise());
-        channel.write(data, channel.voidPromise());
+        session.uploadPending(n);
+        // written to the socket, or dropped with the connection
+        channel.write(data).addListener(f -> session.uploadPending(-n));
         uploaded += n;
     }
 }

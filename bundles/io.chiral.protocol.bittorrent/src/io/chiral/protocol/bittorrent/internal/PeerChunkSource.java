@@ -47,6 +47,9 @@ final class PeerChunkSource extends ChannelInboundHandlerAdapter implements Chun
     private final byte[] peerId;
     private volatile PeerWire.Handshake local;
     private final Extension.ChiralHello hello;
+    /** Signs with the key {@link #hello} names (null with it): proves our identity to the provider. */
+    private final java.util.function.Function<byte[], byte[]> signer;
+    private boolean proofSent;
     private final String client;
     /** Null while this source only fetches the description ({@link #description()}). */
     private final FileMetadata file;
@@ -85,7 +88,7 @@ final class PeerChunkSource extends ChannelInboundHandlerAdapter implements Chun
      * {@link #infoHash} (the provider's torrent is still being looked up) wait; the connection runs on {@code loop}.
      */
     PeerChunkSource(io.netty.channel.EventLoop loop, PeerInfo peer, String cid, FileMetadata file, byte[] peerId,
-            Extension.ChiralHello hello, String client) {
+            Extension.ChiralHello hello, java.util.function.Function<byte[], byte[]> signer, String client) {
         if (file != null && file.chunkSize() % PeerWire.BLOCK != 0) {
             throw new IllegalArgumentException("chunks of " + file.chunkSize()
                     + " bytes do not map onto BitTorrent's 16 KiB blocks");
@@ -96,6 +99,7 @@ final class PeerChunkSource extends ChannelInboundHandlerAdapter implements Chun
         this.file = file;
         this.peerId = peerId.clone();
         this.hello = hello;
+        this.signer = signer;
         this.client = client;
     }
 
@@ -325,9 +329,28 @@ final class PeerChunkSource extends ChannelInboundHandlerAdapter implements Chun
                 described.complete(meta);
             }
             case Extension.FileReject r -> failLocally("peer does not serve " + cid.substring(0, 12) + "… over this torrent");
+            case Extension.ChiralHello h -> prove(h);
             default -> {
                 // its hello (identity is the provider record's business here) or a message of a later version
             }
+        }
+    }
+
+    /**
+     * The provider's hello: when it carries a nonce, we sign it (once) so that the provider counts us as the Chiral
+     * node our hello named (its fast lane). The provider's own identity is the provider record's business here.
+     */
+    private void prove(Extension.ChiralHello h) {
+        if (h.nonce() == null || hello == null || signer == null || proofSent || remoteChiralId <= 0) {
+            return;
+        }
+        byte[] sig = signer.apply(ChiralAuth.proofMessage(local.infoHash(),
+                java.util.HexFormat.of().parseHex(hello.chiralPeerId()), h.nonce().toByteArray()));
+        if (sig != null) {
+            proofSent = true;
+            send(new PeerWire.Extended(remoteChiralId,
+                    Extension.encodeChiral(new Extension.ChiralProof(io.chiral.bencode.Bytes.of(sig)))));
+            channel.flush();
         }
     }
 

@@ -22,8 +22,20 @@ interface Session {
     /** Our BEP 10 client name. */
     String clientName();
 
-    /** Our {@code chiral} extension message, or null when this node has no key to identify by. */
+    /** Our {@code chiral} extension message (without nonce), or null when this node has no key to identify by. */
     Extension.ChiralHello chiralHello();
+
+    /** An Ed25519 signature with this node's key (the one {@link #chiralHello()} names); null when it has none. */
+    byte[] chiralSign(byte[] message);
+
+    /**
+     * Whether a peer may be sent another block now: false while the blocks written to all peers and not yet taken
+     * by their sockets add up to the node's bound (each peer's own bound is its channel's write-buffer mark).
+     */
+    boolean uploadRoom();
+
+    /** {@code bytes} (negative: written out or dropped) more are pending towards peers' sockets. */
+    void uploadPending(long bytes);
 
     Random random();
 

@@ -40,7 +40,8 @@ import io.netty.buffer.ByteBuf;
  * SHA-1 before writing it, bans peers that send bad data (a piece from one peer alone, or, when several peers
  * contributed, the one whose block differs from the good copy once the piece passes: smart-ban), chokes by rate
  * every 10 s with one optimistic unchoke rotated every 30 s, and gives {@code chiral} peers the fast lane: they are
- * always unchoked, filled first and trusted with deeper pipelines.
+ * always unchoked, filled first and trusted with deeper pipelines; only peers that proved the node id their hello
+ * claims (an Ed25519 signature over this connection's nonce, {@link ChiralAuth}) are {@code chiral} peers.
  *
  * <p>All state is guarded by this object's lock; peers call in from their event loops and a one-second tick runs
  * the periodic work.
@@ -50,6 +51,9 @@ final class Torrent implements TransferHandle {
     static final int EXT_METADATA = 1;
     static final int EXT_PEX = 2;
     static final int EXT_CHIRAL = 3;
+    /** Bytes of the nonce our {@code chiral} hello sends each connection (the peer signs it to prove its id). */
+    static final int NONCE_BYTES = 32;
+    private static final java.security.SecureRandom NONCES = new java.security.SecureRandom();
     static final int MAX_CANDIDATES = 2000;
     static final int REQUEST_TIMEOUT_SECONDS = 20;
     static final long MAX_IN_FLIGHT_PIECE_BYTES = 256L << 20;
@@ -846,7 +850,7 @@ final class Torrent implements TransferHandle {
             }
             return;
         }
-        if (!p.uploadQueue.isEmpty() || !p.channel.isWritable()) {
+        if (!p.uploadQueue.isEmpty() || !p.channel.isWritable() || !session.uploadRoom()) {
             if (p.uploadQueue.size() >= 2 * Peer.MAX_QUEUED_REQUESTS) {
                 throw new TorrentException("more than " + 2 * Peer.MAX_QUEUED_REQUESTS + " requests queued (we accept "
                         + Peer.MAX_QUEUED_REQUESTS + ")");
@@ -876,7 +880,7 @@ final class Torrent implements TransferHandle {
     /** Serves queued requests while the socket takes more. */
     synchronized void serveQueued(Peer p) {
         boolean any = false;
-        while (!p.uploadQueue.isEmpty() && p.channel.isWritable() && !p.amChoking) {
+        while (!p.uploadQueue.isEmpty() && p.channel.isWritable() && !p.amChoking && session.uploadRoom()) {
             serve(p, p.uploadQueue.poll());
             any = true;
         }
@@ -1114,8 +1118,11 @@ final class Torrent implements TransferHandle {
                     metadataSize = h.metadataSize();
                 }
                 Extension.ChiralHello hello = session.chiralHello();
-                if (p.remoteChiralId > 0 && hello != null) {
-                    p.send(new PeerWire.Extended(p.remoteChiralId, Extension.encodeChiral(hello)));
+                if (p.remoteChiralId > 0 && hello != null && p.chiralNonce == null) {
+                    // a fresh nonce for this connection: the peer's proof of its own hello must sign it
+                    p.chiralNonce = new byte[NONCE_BYTES];
+                    NONCES.nextBytes(p.chiralNonce);
+                    p.send(new PeerWire.Extended(p.remoteChiralId, Extension.encodeChiral(hello.withNonce(p.chiralNonce))));
                     p.flush();
                 }
                 p.tick();
@@ -1127,10 +1134,8 @@ final class Torrent implements TransferHandle {
             }
             case EXT_CHIRAL -> {
                 switch (Extension.decodeChiral(e.payload())) {
-                    case Extension.ChiralHello h -> {
-                        p.chiral = h;
-                        LOG.fine(() -> "torrent " + name() + ": " + p.label() + " is Chiral node " + h.chiralPeerId());
-                    }
+                    case Extension.ChiralHello h -> onChiralHello(p, h);
+                    case Extension.ChiralProof proof -> onChiralProof(p, proof);
                     case Extension.FileRequest r -> serveDescription(p, r);
                     default -> {
                         // descriptions are fetched by CID sources (PeerChunkSource), not torrents; unknown types ignored
@@ -1141,6 +1146,46 @@ final class Torrent implements TransferHandle {
                 // an id we never assigned: ignore, as BEP 10 asks
             }
         }
+    }
+
+    /**
+     * A hello claims a Chiral identity, which counts only once proven ({@link #onChiralProof}). When it carries a
+     * nonce and this node has a key, we prove ours: once per connection, later hellos are ignored.
+     */
+    private void onChiralHello(Peer p, Extension.ChiralHello h) {
+        if (p.chiralClaim != null) {
+            return;
+        }
+        p.chiralClaim = h;
+        LOG.fine(() -> "torrent " + name() + ": " + p.label() + " says it is Chiral node " + h.chiralPeerId());
+        Extension.ChiralHello ours = session.chiralHello();
+        if (h.nonce() != null && ours != null && p.remoteChiralId > 0 && !p.chiralProofSent) {
+            byte[] sig = session.chiralSign(ChiralAuth.proofMessage(infoHash,
+                    java.util.HexFormat.of().parseHex(ours.chiralPeerId()), h.nonce().toByteArray()));
+            if (sig != null) {
+                p.chiralProofSent = true;
+                p.send(new PeerWire.Extended(p.remoteChiralId,
+                        Extension.encodeChiral(new Extension.ChiralProof(io.chiral.bencode.Bytes.of(sig)))));
+                p.flush();
+            }
+        }
+    }
+
+    /**
+     * The proof of the identity a hello claimed: a signature over our nonce of this connection. Verified, the peer
+     * gets the Chiral preference (unchoked outside the upload slots, the deeper pipeline); a signature that does
+     * not verify is a lie, the peer is dropped and banned. A proof before a hello, or when we asked for none, is
+     * ignored.
+     */
+    private void onChiralProof(Peer p, Extension.ChiralProof proof) throws TorrentException {
+        if (p.chiral != null || p.chiralClaim == null || p.chiralNonce == null) {
+            return;
+        }
+        if (!ChiralAuth.verify(p.chiralClaim.chiralPeerId(), infoHash, p.chiralNonce, proof.signature().toByteArray())) {
+            throw new TorrentException("its proof of Chiral node " + p.chiralClaim.chiralPeerId() + " does not verify");
+        }
+        p.chiral = p.chiralClaim;
+        LOG.fine(() -> "torrent " + name() + ": " + p.label() + " proved it is Chiral node " + p.chiral.chiralPeerId());
     }
 
     /**
@@ -1436,6 +1481,9 @@ final class Torrent implements TransferHandle {
                     detach(p);
                     p.close(idle);
                     continue;
+                }
+                if (!p.uploadQueue.isEmpty()) {
+                    serveQueued(p); // requests that waited for the node's upload bound
                 }
                 if (!p.outstanding.isEmpty() && now - p.lastBlockNanos > TimeUnit.SECONDS.toNanos(REQUEST_TIMEOUT_SECONDS)) {
                     abandonAll(p);

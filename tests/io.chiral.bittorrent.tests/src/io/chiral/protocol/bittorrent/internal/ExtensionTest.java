@@ -195,6 +195,64 @@ class ExtensionTest {
     }
 
     @Test
+    void helloNonceAndProofRoundTripWithinBounds() throws Exception {
+        byte[] nonce = new byte[32];
+        new Random(5).nextBytes(nonce);
+        ChiralHello h = new ChiralHello(ID, 500, "").withNonce(nonce);
+        byte[] wire = Extension.encodeChiral(h);
+        assertTrue(new String(wire, StandardCharsets.ISO_8859_1).contains("5:nonce32:"), "the nonce is on the wire");
+        assertEquals(h, Extension.decodeChiral(wire));
+        assertEquals(new ChiralHello(ID, 500, ""), new ChiralHello(ID, 500, "", null));
+        ChiralProof proof = new ChiralProof(io.chiral.bencode.Bytes.of(new byte[64]));
+        byte[] pw = Extension.encodeChiral(proof);
+        assertEquals("d8:msg_typei5e3:sig64:", new String(pw, 0, 22, StandardCharsets.ISO_8859_1));
+        assertEquals(proof, Extension.decodeChiral(pw));
+
+        String ok = "d14:chiral_peer_id64:" + ID + "8:msg_typei1e5:nonce16:" + "n".repeat(16)
+                + "16:reputation_scorei875e14:wallet_address0:e";
+        assertEquals(16, ((ChiralHello) Extension.decodeChiral(b(ok))).nonce().length());
+        // an unknown key beside them is ignored, as before
+        assertInstanceOf(ChiralHello.class, Extension.decodeChiral(b(ok.replace("e14:wallet", "e4:tttti1e14:wallet"))));
+        rejectsChiral(ok.replace("5:nonce16:" + "n".repeat(16), "5:nonce15:" + "n".repeat(15)));
+        rejectsChiral(ok.replace("5:nonce16:" + "n".repeat(16), "5:nonce65:" + "n".repeat(65)));
+        rejectsChiral(ok.replace("5:nonce16:" + "n".repeat(16), "5:noncei7e"));
+        rejectsChiral("d8:msg_typei5e3:sig63:" + "s".repeat(63) + "e");
+        rejectsChiral("d8:msg_typei5e3:sig65:" + "s".repeat(65) + "e");
+        rejectsChiral("d8:msg_typei5ee");
+        rejectsChiral("d8:msg_typei5e3:sigi1ee");
+        assertEquals(new ChiralUnknown(6), Extension.decodeChiral(b("d8:msg_typei6e3:sig1:xe")));
+        assertThrows(IllegalArgumentException.class, () -> new ChiralHello(ID, 1, "").withNonce(new byte[15]));
+        assertThrows(IllegalArgumentException.class, () -> new ChiralProof(io.chiral.bencode.Bytes.of(new byte[63])));
+    }
+
+    @Test
+    void aProofVerifiesOnlyForItsKeyNonceAndTorrent() {
+        byte[] seed = new byte[32];
+        new Random(9).nextBytes(seed);
+        byte[] pk = new byte[32];
+        org.bouncycastle.math.ec.rfc8032.Ed25519.generatePublicKey(seed, 0, pk, 0);
+        String id = java.util.HexFormat.of().formatHex(pk);
+        byte[] ih = new byte[20];
+        byte[] nonce = new byte[32];
+        byte[] otherNonce = new byte[32];
+        otherNonce[0] = 1;
+        byte[] m = ChiralAuth.proofMessage(ih, pk, nonce);
+        byte[] sig = new byte[64];
+        org.bouncycastle.math.ec.rfc8032.Ed25519.sign(seed, 0, m, 0, m.length, sig, 0);
+        assertTrue(ChiralAuth.verify(id, ih, nonce, sig));
+        assertTrue(!ChiralAuth.verify(id, ih, otherNonce, sig), "a signature over another connection's nonce");
+        byte[] otherIh = ih.clone();
+        otherIh[3] = 7;
+        assertTrue(!ChiralAuth.verify(id, otherIh, nonce, sig), "a signature for another torrent");
+        assertTrue(!ChiralAuth.verify(ID, ih, nonce, sig), "a signature by another key");
+        byte[] bad = sig.clone();
+        bad[10] ^= 1;
+        assertTrue(!ChiralAuth.verify(id, ih, nonce, bad));
+        assertTrue(!ChiralAuth.verify(id, ih, nonce, new byte[63]));
+        assertTrue(!ChiralAuth.verify("zz".repeat(32), ih, nonce, sig));
+    }
+
+    @Test
     void fileDescriptionMessagesRoundTrip() throws Exception {
         FileRequest req = new FileRequest(ID, 3);
         byte[] wire = Extension.encodeChiral(req);

@@ -56,8 +56,12 @@ class PeerChunkSourceTest {
         int read;
 
         Harness(FileMetadata file, boolean chiral) {
+            this(file, chiral, "0d".repeat(32), null);
+        }
+
+        Harness(FileMetadata file, boolean chiral, String nodeId, java.util.function.Function<byte[], byte[]> signer) {
             source = new PeerChunkSource(ch.eventLoop(), PeerInfo.of("bittorrent", "127.0.0.1:6881"), CID, file,
-                    PeerDownload.newPeerId(), new Extension.ChiralHello("0d".repeat(32), 500, ""), "test");
+                    PeerDownload.newPeerId(), new Extension.ChiralHello(nodeId, 500, ""), signer, "test");
             source.infoHash(INFO_HASH);
             ch.pipeline().addLast(new PeerWireCodec(PeerWire.Limits.DEFAULT, source.localHandshake()), source);
             ch.pipeline().fireChannelActive();
@@ -116,6 +120,35 @@ class PeerChunkSourceTest {
     private PeerWire.Piece block(int piece, int begin, int length) {
         int from = piece * PIECE_LENGTH + begin;
         return new PeerWire.Piece(piece, begin, Arrays.copyOfRange(content, from, from + length));
+    }
+
+    @Test
+    void provesItsIdentityOverTheProvidersNonce() throws Exception {
+        byte[] seed = new byte[32];
+        new Random(4).nextBytes(seed);
+        byte[] pk = new byte[32];
+        org.bouncycastle.math.ec.rfc8032.Ed25519.generatePublicKey(seed, 0, pk, 0);
+        String id = java.util.HexFormat.of().formatHex(pk);
+        Harness h = new Harness(file, true, id, m -> {
+            byte[] sig = new byte[64];
+            org.bouncycastle.math.ec.rfc8032.Ed25519.sign(seed, 0, m, 0, m.length, sig, 0);
+            return sig;
+        });
+        h.sent();
+        byte[] nonce = new byte[32];
+        new Random(8).nextBytes(nonce);
+        h.chiral(new Extension.ChiralHello("0e".repeat(32), 500, "").withNonce(nonce));
+        List<PeerWire.Message> answer = h.sent();
+        assertEquals(1, answer.size(), answer.toString());
+        Extension.ChiralProof proof = chiralOf(answer.get(0), Extension.ChiralProof.class);
+        assertTrue(ChiralAuth.verify(id, INFO_HASH, nonce, proof.signature().toByteArray()), "the proof verifies");
+        // once per connection; a hello without a nonce asks for none
+        h.chiral(new Extension.ChiralHello("0e".repeat(32), 500, "").withNonce(nonce));
+        assertTrue(h.sent().isEmpty(), "a second proof was sent");
+        Harness quiet = new Harness(file, true, id, m -> new byte[64]);
+        quiet.sent();
+        quiet.chiral(new Extension.ChiralHello("0e".repeat(32), 500, ""));
+        assertTrue(quiet.sent().isEmpty(), "a proof without a nonce to sign");
     }
 
     @Test
@@ -207,7 +240,7 @@ class PeerChunkSourceTest {
         // another torrent's handshake
         EmbeddedChannel ch = new EmbeddedChannel();
         PeerChunkSource s = new PeerChunkSource(ch.eventLoop(), PeerInfo.of("bittorrent", "127.0.0.1:1"), CID, file,
-                PeerDownload.newPeerId(), null, "test");
+                PeerDownload.newPeerId(), null, null, "test");
         s.infoHash(INFO_HASH);
         ch.pipeline().addLast(new PeerWireCodec(PeerWire.Limits.DEFAULT, s.localHandshake()), s);
         ch.pipeline().fireChannelActive();

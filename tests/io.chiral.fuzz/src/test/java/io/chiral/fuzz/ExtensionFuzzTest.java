@@ -40,6 +40,8 @@ class ExtensionFuzzTest {
         out.add(with(2, concat(new byte[] {0, 0, 100}, data)));
         out.add(with(3, Extension.encodeChiral(new Extension.ChiralHello("0f".repeat(32), 1000, ""))));
         out.add(with(3, Extension.encodeChiral(new Extension.ChiralHello("a1".repeat(32), 0, "0x" + "aB".repeat(20)))));
+        out.add(with(3, Extension.encodeChiral(new Extension.ChiralHello("0f".repeat(32), 500, "").withNonce(new byte[32]))));
+        out.add(with(3, Extension.encodeChiral(new Extension.ChiralProof(io.chiral.bencode.Bytes.of(new byte[64])))));
         out.add(with(3, Extension.encodeChiral(new Extension.FileRequest(CID, 3))));
         out.add(with(3, Extension.encodeChiral(new Extension.FileReject(CID, 0))));
         out.add(with(3, Extension.encodeChiral(new Extension.FileData(CID, 0, 200, 262_144, new byte[200]))));
@@ -104,7 +106,11 @@ class ExtensionFuzzTest {
         Extension.ChiralMessage m = NoLookups.during(() -> Extension.decodeChiral(payload));
         int maxPieces = Extension.metadataPieces(Extension.MAX_FILE_DESCRIPTION);
         switch (m) {
-            case Extension.ChiralHello h -> Check.that(h.reputationMilli() >= 0 && h.reputationMilli() <= 1000, "reputation");
+            case Extension.ChiralHello h -> {
+                Check.that(h.reputationMilli() >= 0 && h.reputationMilli() <= 1000, "reputation");
+                Check.that(h.nonce() == null || h.nonce().length() >= Extension.MIN_NONCE
+                        && h.nonce().length() <= Extension.MAX_NONCE, "nonce bound");
+            }
             case Extension.FileRequest r -> Check.that(r.piece() >= 0 && r.piece() < maxPieces, "request piece");
             case Extension.FileReject r -> Check.that(r.piece() >= 0 && r.piece() < maxPieces, "reject piece");
             case Extension.FileData d -> {
@@ -114,7 +120,8 @@ class ExtensionFuzzTest {
                 Check.that(d.pieceLength() >= 16384 && d.pieceLength() <= Extension.MAX_PIECE_LENGTH
                         && d.pieceLength() % 16384 == 0, "piece length");
             }
-            case Extension.ChiralUnknown u -> Check.that(u.msgType() < 1 || u.msgType() > 4, "unknown type");
+            case Extension.ChiralProof p -> Check.that(p.signature().length() == Extension.SIGNATURE, "proof signature");
+            case Extension.ChiralUnknown u -> Check.that(u.msgType() < 1 || u.msgType() > 5, "unknown type");
         }
         if (!(m instanceof Extension.ChiralUnknown)) {
             Check.that(m.equals(Extension.decodeChiral(Extension.encodeChiral(m))), "chiral round trip");
