@@ -1006,6 +1006,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         if (t.state() == io.chiral.api.TransferState.CANCELLED) {
             torrents.remove(t.hex());
             delete(t.hex());
+            deletePart(t);
             return;
         }
         Map<String, Object> d = new LinkedHashMap<>();
@@ -1034,6 +1035,24 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
             writeAtomically(stateDir.resolve(t.hex() + ".resume"), Bencode.encode(d));
         } catch (IOException e) {
             LOG.warning("cannot save the state of torrent " + t.name() + ": " + e);
+        }
+    }
+
+    /** A cancelled download's part file or directory (never the finished data under its final name). */
+    private static void deletePart(Torrent t) {
+        Metainfo m = t.meta();
+        if (m == null || t.seedFile() != null || t.doneTop() != null) {
+            return;
+        }
+        Path part = Storage.partTop(m, t.saveDir());
+        try (var walk = Files.walk(part)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            // nothing was written
+        } catch (IOException | java.io.UncheckedIOException e) {
+            LOG.warning("cannot remove " + part + ": " + e);
         }
     }
 
