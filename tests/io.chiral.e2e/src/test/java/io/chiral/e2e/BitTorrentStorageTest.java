@@ -151,6 +151,63 @@ class BitTorrentStorageTest {
         }
     }
 
+    /**
+     * kill -9 mid-download: the restarted node resumes from the part, renames it when complete, and after another
+     * restart seeds the finished file from its final name.
+     */
+    @Test
+    void resumesFromThePartAfterAKillAndSeedsFromTheFinalNameAfterARestart() throws Exception {
+        long size = 16L << 20;
+        Path file = Node.randomFile(Files.createDirectories(tmp.resolve("share")), "slow.bin", size, 68);
+        Path out = tmp.resolve("out");
+        try (Node a = Node.start(tmp.resolve("a"), "--max-upload-rate", "2M");
+                Node b = Node.start(tmp.resolve("b"));
+                Node c = Node.start(tmp.resolve("c"))) {
+            a.awaitProtocol("bittorrent");
+            b.awaitProtocol("bittorrent");
+            String magnet = a.run("add", "--protocol", "bittorrent", file.toString()).ok().lastLine();
+            String btih = magnet.substring(20, 60);
+            String torrent = file.resolveSibling("slow.bin.torrent").toString();
+            Process client = new ProcessBuilder(Node.CHIRAL.toString(), "--data", b.data.toString(), "get", torrent,
+                    "--from", a.btAddress(), "-o", out.toString()).redirectErrorStream(true)
+                    .redirectOutput(tmp.resolve("client.log").toFile()).start();
+            JsonObject running = awaitTransfer(b, btih, t -> t.get("verifiedBytes").getAsLong() >= size / 4, "a quarter verified");
+            assertNothingUnderTheName(out, running, btih);
+            // the resume record (written every 2 s while pieces arrive) has been saved since then
+            Path resume = b.data.resolve("bittorrent/" + btih + ".resume");
+            long seen = System.currentTimeMillis();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (System.nanoTime() < deadline
+                    && !(Files.exists(resume) && Files.getLastModifiedTime(resume).toMillis() > seen + 100)) {
+                Thread.sleep(100);
+            }
+            assertTrue(Files.getLastModifiedTime(resume).toMillis() > seen, "the resume record was saved");
+            b.kill9();
+            client.destroyForcibly();
+            assertFalse(Files.exists(out.resolve("slow.bin")), list(out).toString());
+
+            b.launch();
+            b.awaitProtocol("bittorrent");
+            JsonObject s = b.run("--json", "get", torrent, "--from", a.btAddress(), "-o", out.toString()).ok().json();
+            assertEquals("COMPLETED", s.get("state").getAsString(), s.toString());
+            assertEquals(out.resolve("slow.bin").toString(), s.get("output").getAsString());
+            assertEquals(-1L, Files.mismatch(file, out.resolve("slow.bin")));
+            assertTrue(s.get("resumedBytes").getAsLong() > 0, "resumed from the part: " + s);
+            assertEquals(List.of("slow.bin"), list(out));
+
+            // restarted again, b seeds from the final name (a is gone)
+            b.stop();
+            a.stop();
+            b.launch();
+            b.awaitProtocol("bittorrent");
+            c.awaitProtocol("bittorrent");
+            JsonObject fromB = c.run("--json", "get", torrent, "--from", b.btAddress(), "-o", tmp.resolve("out-c").toString())
+                    .ok().json();
+            assertEquals("COMPLETED", fromB.get("state").getAsString(), fromB.toString());
+            assertEquals(-1L, Files.mismatch(file, Path.of(fromB.get("output").getAsString())));
+        }
+    }
+
     private static void assertNothingUnderTheName(Path out, JsonObject transfer, String btih) throws Exception {
         assertFalse(Files.exists(out.resolve("slow.bin")), "no file under the final name: " + list(out));
         assertTrue(Files.isRegularFile(out.resolve(".slow.bin." + btih + ".chiral-part")), list(out).toString());
