@@ -290,7 +290,7 @@ final class Download implements TransferHandle {
                 pump();
             }
         } catch (IOException | RuntimeException e) {
-            fail("cannot write to " + writing + ": " + DiskErrors.describe(writing, e));
+            fail("cannot write to " + DiskErrors.describe(writing, e));
         }
     }
 

@@ -595,7 +595,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         }
         List<Path> out = new ArrayList<>();
         for (Metainfo.FileEntry e : m.files()) {
-            if (!e.padding()) {
+            if (!e.padding() && e.length() > 0) { // (zero-length files are created, not shared)
                 Path p = top;
                 for (String part : e.path()) {
                     p = p.resolve(part);

@@ -1,11 +1,13 @@
 package io.chiral.protocol.bittorrent.internal;
 
-import java.io.IOException;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.FileStore;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
-/** One-line descriptions of failed writes that name the full filesystem (its mount point) on ENOSPC. */
+/** One-line descriptions of failed writes; a full disk is named by the mount point of its filesystem. */
 final class DiskErrors {
     private DiskErrors() {
     }
@@ -22,15 +24,31 @@ final class DiskErrors {
     }
 
     /**
-     * What went wrong writing {@code path}: when the disk is full, {@code "the filesystem mounted at M (device) is
-     * full (No space left on device writing PATH)"}; otherwise the exception's message and the path.
+     * {@code "PATH: no space left on the filesystem mounted at MOUNT (DEVICE)"} when the disk is full, else
+     * {@code "PATH: REASON"}.
      */
-    static String describe(Path path, IOException e) {
-        String m = e.getMessage() == null || e.getMessage().isBlank() ? e.getClass().getSimpleName() : e.getMessage();
-        if (!isDiskFull(e)) {
-            return m.contains(path.toString()) ? m : path + ": " + m;
+    static String describe(Path path, Throwable e) {
+        if (isDiskFull(e)) {
+            return path + ": no space left on the filesystem mounted at " + mountPoint(path);
         }
-        return "the filesystem mounted at " + mountPoint(path) + " is full (No space left on device writing " + path + ")";
+        return path + ": " + reason(e);
+    }
+
+    private static String reason(Throwable e) {
+        if (e instanceof FileSystemException f) {
+            if (f.getReason() != null) {
+                return f.getReason();
+            }
+            if (e instanceof AccessDeniedException) {
+                return "permission denied";
+            }
+            if (e instanceof NoSuchFileException) {
+                return "no such file or directory";
+            }
+            return e.getClass().getSimpleName();
+        }
+        String m = e.getMessage();
+        return m == null || m.isBlank() ? e.getClass().getSimpleName() : m;
     }
 
     /** The mount point of the filesystem holding {@code path} (or its nearest existing ancestor), with its device. */
@@ -44,10 +62,9 @@ final class DiskErrors {
         }
         try {
             FileStore s = Files.getFileStore(p);
-            // the JDK's Unix FileStore prints "MOUNT_POINT (DEVICE)"
-            return s.toString();
-        } catch (IOException | RuntimeException x) {
-            return "? (" + p + ")";
+            return s.toString(); // the JDK's Unix file stores print "MOUNT_POINT (DEVICE)"
+        } catch (java.io.IOException | RuntimeException x) {
+            return "? (holding " + p + ")";
         }
     }
 }

@@ -1101,7 +1101,7 @@ final class Torrent implements TransferHandle {
             doneTop = null;
             storage = new Storage(meta, part, true);
             session.changed(this);
-            fail("cannot move " + part + " to " + target + ": " + DiskErrors.describe(target, e));
+            fail("cannot move " + part.getFileName() + " into place: " + DiskErrors.describe(target, e));
             return false;
         }
         storage = new Storage(meta, target, false);
