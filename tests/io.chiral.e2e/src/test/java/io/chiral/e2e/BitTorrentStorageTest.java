@@ -212,6 +212,12 @@ class BitTorrentStorageTest {
                     .ok().json();
             assertEquals("COMPLETED", fromB.get("state").getAsString(), fromB.toString());
             assertEquals(-1L, Files.mismatch(file, Path.of(fromB.get("output").getAsString())));
+
+            // b's downloaded file changes: b stops seeding it, and says so in its transfer
+            overwriteInPart(out.resolve("slow.bin"));
+            assertStopsServing(b, c, btih, torrent, tmp.resolve("out-c2"), "slow.bin");
+            JsonObject bs = transfer(b, btih);
+            assertTrue(bs.get("error").getAsString().contains("changed on disk"), bs.toString());
         }
     }
 
@@ -264,63 +270,75 @@ class BitTorrentStorageTest {
             b.awaitProtocol("bittorrent");
             String magnet = a.run("add", "--protocol", "bittorrent", file.toString()).ok().lastLine();
             String btih = magnet.substring(20, 60);
-            // overwritten in part: same size, new content from 1 MiB on, a newer modification time
-            FileTime before = Files.getLastModifiedTime(file);
-            try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
-                byte[] junk = new byte[1 << 20];
-                new java.util.Random(67).nextBytes(junk);
-                raf.seek(1 << 20);
-                raf.write(junk);
-            }
-            Files.setLastModifiedTime(file, FileTime.fromMillis(before.toMillis() + 5000));
-            assertEquals(size, Files.size(file));
-
-            Process client = new ProcessBuilder(Node.CHIRAL.toString(), "--data", b.data.toString(), "get",
-                    file.resolveSibling("report.bin.torrent").toString(), "--from", a.btAddress(), "-o",
-                    tmp.resolve("out").toString()).redirectErrorStream(true)
-                    .redirectOutput(tmp.resolve("client.log").toFile()).start();
-            try {
-                // the seeder notices at the first read (and stops), or - today - serves the new bytes and is banned
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-                JsonObject t = null;
-                while (System.nanoTime() < deadline) {
-                    t = transfer(b, btih);
-                    if (!a.logLines("stopped seeding").isEmpty() || (t != null && (t.get("corruptChunks").getAsInt() > 0
-                            || t.getAsJsonArray("bannedSources").size() > 0 || "COMPLETED".equals(t.get("state").getAsString())))) {
-                        break;
-                    }
-                    Thread.sleep(200);
-                }
-                t = transfer(b, btih);
-                assertTrue(t != null, "b has the transfer");
-                assertEquals(0, t.get("corruptChunks").getAsInt(), "the leecher got no modified bytes: " + t);
-                assertEquals(0, t.getAsJsonArray("bannedSources").size(), "nothing to ban the seeder for: " + t);
-                assertNotEquals("COMPLETED", t.get("state").getAsString(), t.toString());
-                String line = a.logLines("stopped seeding");
-                assertTrue(line.contains("report.bin") && line.contains("changed on disk"), "one line says why: " + line);
-                // nothing more is served: the seeder's torrent stops and drops its peers
-                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                String peers = "";
-                while (System.nanoTime() < until) {
-                    peers = a.run("--json", "peers", btih).ok().out().replaceAll("\\s", "");
-                    if (peers.equals("[]")) {
-                        break;
-                    }
-                    Thread.sleep(200);
-                }
-                assertEquals("[]", peers, "the seeder has no peer left for the changed file");
-                JsonObject after = transfer(b, btih);
-                assertEquals(0, after.get("corruptChunks").getAsInt(), after.toString());
-                b.run("cancel", btih).ok();
-            } finally {
-                client.destroyForcibly();
-                client.waitFor(10, TimeUnit.SECONDS);
-            }
+            overwriteInPart(file);
+            assertStopsServing(a, b, btih, file.resolveSibling("report.bin.torrent").toString(), tmp.resolve("out"), "report.bin");
             assertTrue(a.run("id").ok().exit() == 0, "the seeder keeps running");
         }
     }
 
     // ---- helpers ----
+
+    /** Overwrites 1 MiB of {@code file} from 1 MiB on: same size, new content, a newer modification time. */
+    private static void overwriteInPart(Path file) throws Exception {
+        long size = Files.size(file);
+        FileTime before = Files.getLastModifiedTime(file);
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            byte[] junk = new byte[1 << 20];
+            new java.util.Random(67).nextBytes(junk);
+            raf.seek(1 << 20);
+            raf.write(junk);
+        }
+        Files.setLastModifiedTime(file, FileTime.fromMillis(before.toMillis() + 5000));
+        assertEquals(size, Files.size(file));
+    }
+
+    /**
+     * {@code leecher} gets {@code torrent} from {@code seeder}, whose file {@code name} changed on disk: the seeder
+     * must notice at its first read and stop (one log line, no peer left), and the leecher must get no modified
+     * byte (no failed piece, nobody banned). Today's seeder serves the new bytes and is banned for them.
+     */
+    private static void assertStopsServing(Node seeder, Node leecher, String btih, String torrent, Path out, String name)
+            throws Exception {
+        Process client = new ProcessBuilder(Node.CHIRAL.toString(), "--data", leecher.data.toString(), "get", torrent,
+                "--from", seeder.btAddress(), "-o", out.toString()).redirectErrorStream(true)
+                .redirectOutput(out.resolveSibling(out.getFileName() + "-client.log").toFile()).start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            JsonObject t = null;
+            while (System.nanoTime() < deadline) {
+                t = transfer(leecher, btih);
+                if (!seeder.logLines("stopped seeding").isEmpty() || (t != null && (t.get("corruptChunks").getAsInt() > 0
+                        || t.getAsJsonArray("bannedSources").size() > 0 || "COMPLETED".equals(t.get("state").getAsString())))) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            t = transfer(leecher, btih);
+            assertTrue(t != null, "the leecher has the transfer");
+            assertEquals(0, t.get("corruptChunks").getAsInt(), "the leecher got no modified bytes: " + t);
+            assertEquals(0, t.getAsJsonArray("bannedSources").size(), "nothing to ban the seeder for: " + t);
+            assertNotEquals("COMPLETED", t.get("state").getAsString(), t.toString());
+            String line = seeder.logLines("stopped seeding");
+            assertTrue(line.contains(name) && line.contains("changed on disk"), "one line says why: " + line);
+            // nothing more is served: the seeder's torrent stops and drops its peers
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            String peers = "";
+            while (System.nanoTime() < until) {
+                peers = seeder.run("--json", "peers", btih).ok().out().replaceAll("\\s", "");
+                if (peers.equals("[]")) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            assertEquals("[]", peers, "the seeder has no peer left for the changed file");
+            JsonObject after = transfer(leecher, btih);
+            assertEquals(0, after.get("corruptChunks").getAsInt(), after.toString());
+            leecher.run("cancel", btih).ok();
+        } finally {
+            client.destroyForcibly();
+            client.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
 
     /** b's transfer with id {@code btih} from {@code transfers --json}, or null. */
     static JsonObject transfer(Node n, String btih) throws Exception {
