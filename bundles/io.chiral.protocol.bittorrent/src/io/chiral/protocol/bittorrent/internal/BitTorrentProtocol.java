@@ -812,7 +812,8 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         Path out = request.outputDirectory() != null ? request.outputDirectory() : downloadDir;
         BitSet claimed = null;
         if (existing != null && existing.state() == io.chiral.api.TransferState.COMPLETED && existing.seedingError() == null) {
-            if (existing.seedFile() != null || existing.saveDir().equals(out)) {
+            if (existing.seedFile() != null
+                    || (existing.saveDir().equals(out) && existing.top() != null && Files.exists(existing.top()))) {
                 downloads.put(hex, true);
                 return Optional.of(existing); // already here (shared from the store, or downloaded to the same place)
             }
