@@ -236,6 +236,7 @@ final class Download implements TransferHandle {
 
     /** Metadata known: open the part file, re-verify what a previous run left, and go. */
     private void begin() {
+        Path writing = outputDir; // what a failure to write names (the output directory, the part, or the store)
         try {
             synchronized (this) {
                 if (state.isFinal() || part != null) {
@@ -248,11 +249,13 @@ final class Download implements TransferHandle {
                 var rec = store.download(id);
                 partPath = rec.map(r -> Path.of(r.partPath())).orElse(
                         outputDir.resolve("." + meta.name() + "." + id.shortHex() + ".chiral-part"));
+                writing = partPath;
                 part = FileChannel.open(partPath, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
                 List<String> hints = new ArrayList<>();
                 for (Source s : sources.values()) {
                     hints.add(s.peer.label());
                 }
+                writing = store.dataDir().resolve("store");
                 store.saveDownload(new ChunkStore.DownloadRecord(meta, id, partPath.toString(), outputDir.toString(), hints));
                 verified = store.readBitmap(id, n);
             }
@@ -287,7 +290,7 @@ final class Download implements TransferHandle {
                 pump();
             }
         } catch (IOException | RuntimeException e) {
-            fail("cannot write to " + outputDir + ": " + describe(e));
+            fail("cannot write to " + DiskErrors.describe(writing, e));
         }
     }
 
@@ -544,7 +547,7 @@ final class Download implements TransferHandle {
                 try {
                     writeChunk(c, buf.duplicate());
                 } catch (IOException ex) {
-                    fail("cannot write " + partPath + ": " + describe(ex));
+                    fail("cannot write " + meta.name() + ": " + DiskErrors.describe(partPath, ex));
                     return;
                 }
             }
@@ -806,13 +809,19 @@ final class Download implements TransferHandle {
                 }
                 snapshot = (BitSet) verified.clone();
             }
+            Path writing = partPath;
             try {
                 part.force(false); // data first, then the bitmap that vouches for it
+                writing = store.dataDir().resolve("store");
                 store.writeBitmap(id, snapshot, meta.chunkCount());
             } catch (java.nio.channels.ClosedChannelException e) {
                 // the transfer ended meanwhile; its final state was written by whoever closed it
             } catch (IOException e) {
-                LOG.warning("cannot checkpoint " + id.shortHex() + ": " + e);
+                LOG.warning("cannot checkpoint " + id.shortHex() + ": " + DiskErrors.describe(writing, e));
+                if (DiskErrors.isDiskFull(e)) {
+                    // no bitmap can vouch for the verified data any more, and the store could not record the file
+                    fail("cannot write " + meta.name() + ": " + DiskErrors.describe(writing, e));
+                }
             }
         }
     }
@@ -845,8 +854,14 @@ final class Download implements TransferHandle {
         }
         closeSources();
         stopCheckpoints();
+        Path writing = partPath;
         try {
             checkpoint();
+            synchronized (this) {
+                if (state != TransferState.VERIFYING) {
+                    return; // the checkpoint failed it (a full disk)
+                }
+            }
             byte[] digest;
             digestLock.lock();
             try {
@@ -865,7 +880,9 @@ final class Download implements TransferHandle {
             part.force(true);
             part.close();
             Path target = uniqueTarget(outputDir, meta.name());
+            writing = target;
             AtomicFiles.move(partPath, target);
+            writing = store.dataDir().resolve("store");
             store.markComplete(meta, target);
             store.deleteDownload(id);
             synchronized (this) {
@@ -878,7 +895,7 @@ final class Download implements TransferHandle {
             manager.seedAll(meta);
             completion.complete(target);
         } catch (IOException e) {
-            fail("cannot finish " + meta.name() + ": " + describe(e));
+            fail("cannot finish " + meta.name() + ": " + DiskErrors.describe(writing, e));
         }
     }
 

@@ -604,6 +604,19 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         save(torrent);
     }
 
+    /**
+     * A file of a finished torrent changed on disk: the torrent stops (its peers are closed). A stored file shared as
+     * a torrent is no longer shared; a downloaded one stays listed with the reason, and is dropped at the next start.
+     */
+    @Override
+    public void seedingStopped(Torrent torrent) {
+        torrent.stop();
+        if (torrent.seedFile() != null) {
+            torrents.remove(torrent.hex(), torrent);
+            delete(torrent.hex());
+        }
+    }
+
     @Override
     public void completed(Torrent torrent) {
         save(torrent);
@@ -641,7 +654,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         }
         List<Path> out = new ArrayList<>();
         for (Metainfo.FileEntry e : m.files()) {
-            if (!e.padding()) {
+            if (!e.padding() && e.length() > 0) { // (zero-length files are created, not shared)
                 Path p = top;
                 for (String part : e.path()) {
                     p = p.resolve(part);
@@ -881,33 +894,41 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
             return Optional.of(existing);
         }
         Path out = request.outputDirectory() != null ? request.outputDirectory() : downloadDir;
-        if (existing != null && existing.state() == io.chiral.api.TransferState.COMPLETED) {
-            if (existing.seedFile() != null || existing.saveDir().equals(out)) {
+        BitSet claimed = null;
+        if (existing != null && existing.state() == io.chiral.api.TransferState.COMPLETED && existing.seedingError() == null) {
+            if (existing.seedFile() != null
+                    || (existing.saveDir().equals(out) && existing.top() != null && Files.exists(existing.top()))) {
                 downloads.put(hex, true);
                 return Optional.of(existing); // already here (shared from the store, or downloaded to the same place)
             }
-            existing.stop(); // downloaded elsewhere before: this download into another directory replaces it
-            torrents.remove(hex);
         }
-        if (existing != null && existing.state().isFinal() && existing.state() != io.chiral.api.TransferState.COMPLETED) {
-            // a failed or cancelled run of this torrent: again with the metadata it fetched and the peers it was given
-            existing.stop();
-            if (meta == null && existing.meta() != null) {
-                meta = existing.meta();
-                torrentBytes = Metainfo.wrapInfo(meta.infoBytes());
+        if (existing != null) {
+            // downloaded elsewhere before (this download into another directory replaces it), a file of it changed
+            // on disk, or it failed (e.g. the disk was full): the pieces it verified in the part are checked again
+            if (existing.state() != io.chiral.api.TransferState.COMPLETED && existing.saveDir().equals(out)) {
+                claimed = existing.have();
             }
-            for (InetSocketAddress a : existing.givenPeers()) {
-                if (!peers.contains(a)) {
-                    peers.add(a);
+            if (existing.state().isFinal() && existing.state() != io.chiral.api.TransferState.COMPLETED) {
+                // a failed or cancelled run of this torrent: again with the metadata it fetched and the peers it was given
+                if (meta == null && existing.meta() != null) {
+                    meta = existing.meta();
+                    torrentBytes = Metainfo.wrapInfo(meta.infoBytes());
+                }
+                for (InetSocketAddress a : existing.givenPeers()) {
+                    if (!peers.contains(a)) {
+                        peers.add(a);
+                    }
                 }
             }
+            existing.stop();
+            torrents.remove(hex);
         }
         try {
             Files.createDirectories(out);
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot create " + out + ": " + e.getMessage(), e);
         }
-        Torrent t = new Torrent(this, infoHash, name, meta, trackers, out, null);
+        Torrent t = new Torrent(this, infoHash, name, meta, trackers, out, null, null);
         if (request.sourceTimeout() != null) {
             t.sourceTimeout(request.sourceTimeout());
         }
@@ -917,9 +938,24 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot keep the torrent in " + stateDir, e);
             }
-            int found = t.loadPieces(allPieces(meta), false);
-            if (found > 0) {
-                LOG.info("torrent " + meta.name() + ": " + found + " of " + meta.pieceCount() + " pieces already on disk");
+            Path fin = Storage.finalTop(meta, out);
+            if (!Files.exists(Storage.partTop(meta, out)) && Files.exists(fin)) {
+                // the data is there under its name already (downloaded before, or by another client): used as it is
+                // when every piece of it verifies, else this download goes to the part and then to "NAME (1)"
+                Torrent done = new Torrent(this, infoHash, name, meta, trackers, out, null, fin);
+                if (done.sizesMatch() && done.loadPieces(allPieces(meta), false) == meta.pieceCount()) {
+                    LOG.info("torrent " + meta.name() + ": complete on disk at " + fin);
+                    t = done;
+                } else {
+                    done.discard();
+                }
+            }
+            if (t.doneTop() == null) {
+                int found = t.loadPieces(claimed != null ? claimed : allPieces(meta), false);
+                if (found > 0) {
+                    LOG.info("torrent " + meta.name() + ": " + found + " of " + meta.pieceCount() + " verified pieces resumed from "
+                            + Storage.partTop(meta, out).getFileName());
+                }
             }
         } else {
             try {
@@ -933,7 +969,8 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         save(t);
         t.start(peers, false);
         if (t.state() == io.chiral.api.TransferState.COMPLETED) {
-            group().next().execute(() -> completed(t));
+            Torrent done = t;
+            group().next().execute(() -> completed(done));
         }
         return Optional.of(t);
     }
@@ -992,7 +1029,7 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         }
         Torrent old = torrents.get(hex);
         if (old == null || old.state().isFinal() && old.state() != io.chiral.api.TransferState.COMPLETED) {
-            Torrent t = new Torrent(this, meta.infoHash(), meta.name(), meta, trackers, file.getParent(), file);
+            Torrent t = new Torrent(this, meta.infoHash(), meta.name(), meta, trackers, file.getParent(), file, null);
             t.loadPieces(allPieces(meta), true);
             t.fileId(metadata.id());
             torrents.put(hex, t);
@@ -1069,12 +1106,16 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
         if (t.state() == io.chiral.api.TransferState.CANCELLED) {
             torrents.remove(t.hex());
             delete(t.hex());
+            deletePart(t);
             return;
         }
         Map<String, Object> d = new LinkedHashMap<>();
         d.put("save", t.saveDir().toString());
         if (t.seedFile() != null) {
             d.put("file", t.seedFile().toString());
+        }
+        if (t.doneTop() != null) {
+            d.put("top", t.doneTop().toString()); // the finished data's final name (absent: still in the part)
         }
         Metainfo m = t.meta();
         if (m != null) {
@@ -1102,6 +1143,24 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
             writeAtomically(stateDir.resolve(t.hex() + ".resume"), Bencode.encode(d));
         } catch (IOException e) {
             LOG.warning("cannot save the state of torrent " + t.name() + ": " + e);
+        }
+    }
+
+    /** A cancelled download's part file or directory (never the finished data under its final name). */
+    private static void deletePart(Torrent t) {
+        Metainfo m = t.meta();
+        if (m == null || t.seedFile() != null || t.doneTop() != null) {
+            return;
+        }
+        Path part = Storage.partTop(m, t.saveDir());
+        try (var walk = Files.walk(part)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            // nothing was written
+        } catch (IOException | java.io.UncheckedIOException e) {
+            LOG.warning("cannot remove " + part + ": " + e);
         }
     }
 
@@ -1172,10 +1231,28 @@ public class BitTorrentProtocol implements ContentProtocol, Session {
                         continue;
                     }
                 }
-                Torrent t = new Torrent(this, HexFormat.of().parseHex(hex), name, meta, trackers, save, file);
-                if (meta != null && d.get(Bytes.of("have")) instanceof Bytes have) {
-                    BitSet claimed = fromBitfield(have.toByteArray(), meta.pieceCount());
-                    t.loadPieces(claimed, file != null);
+                Path top = d.get(Bytes.of("top")) instanceof Bytes tb ? Path.of(tb.utf8()) : null;
+                BitSet claimed = meta != null && d.get(Bytes.of("have")) instanceof Bytes have
+                        ? fromBitfield(have.toByteArray(), meta.pieceCount()) : null;
+                if (meta != null && file == null) {
+                    Path part = Storage.partTop(meta, save);
+                    if (top != null && !Files.exists(top) && Files.exists(part)) {
+                        top = null; // stopped between recording the final name and the rename: still in the part
+                    } else if (top == null && !Files.exists(part) && claimed != null
+                            && claimed.cardinality() == meta.pieceCount() && Files.exists(Storage.finalTop(meta, save))) {
+                        top = Storage.finalTop(meta, save); // finished by a version that wrote in place
+                    }
+                }
+                Torrent t = new Torrent(this, HexFormat.of().parseHex(hex), name, meta, trackers, save, file, top);
+                if (claimed != null) {
+                    int n = t.loadPieces(claimed, file != null);
+                    if (top != null && n < meta.pieceCount()) {
+                        // finished before, but its files changed or went: not seeded, and never overwritten
+                        LOG.info("no longer seeding " + top + " over BitTorrent: it changed on disk or is gone");
+                        t.discard();
+                        delete(hex);
+                        continue;
+                    }
                 }
                 if (cid != null) {
                     t.fileId(cid);

@@ -60,6 +60,9 @@ interface Session {
     /** The torrent's state changed in a way worth saving (pieces verified, metadata, pause). */
     void changed(Torrent torrent);
 
+    /** A file of the finished torrent changed on disk: it must stop seeding. */
+    void seedingStopped(Torrent torrent);
+
     /** The torrent finished downloading (every piece verified). */
     void completed(Torrent torrent);
 

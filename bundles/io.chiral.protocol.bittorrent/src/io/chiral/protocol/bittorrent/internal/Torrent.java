@@ -75,6 +75,12 @@ final class Torrent implements TransferHandle {
     private final List<String> trackers = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final Path saveDir;
     private final Path seedFile;
+    /** Where the finished data is (its final name), once the part was renamed; null while downloading. */
+    private volatile Path doneTop;
+    /** What the user opens once complete (the file or the torrent's directory); null until then. */
+    private volatile Path output;
+    /** Why this finished torrent stopped seeding (a file changed on disk); null while it serves. */
+    private volatile String seedingError;
     private volatile Metainfo meta;
     private Picker picker;
     private Storage storage;
@@ -138,10 +144,12 @@ final class Torrent implements TransferHandle {
 
     /**
      * A torrent to run; {@code meta} is null for a magnet link until its metadata arrives. {@code seedFile}, when
-     * given, is the complete stored file a single-file torrent serves (nothing is written then).
+     * given, is the complete stored file a single-file torrent serves (nothing is written then). {@code doneTop},
+     * when given, is where a finished download's data is (its final name, read-only); otherwise the torrent writes
+     * to its part file or directory in {@code saveDir} (see {@link Storage#partTop}).
      */
     Torrent(Session session, byte[] infoHash, String displayName, Metainfo meta, List<String> trackers, Path saveDir,
-            Path seedFile) {
+            Path seedFile, Path doneTop) {
         this.session = session;
         this.infoHash = infoHash.clone();
         this.hex = HexFormat.of().formatHex(infoHash);
@@ -149,6 +157,7 @@ final class Torrent implements TransferHandle {
         this.trackers.addAll(trackers);
         this.saveDir = saveDir;
         this.seedFile = seedFile;
+        this.doneTop = doneTop;
         try {
             this.sha1 = MessageDigest.getInstance("SHA-1");
         } catch (NoSuchAlgorithmException e) {
@@ -219,6 +228,16 @@ final class Torrent implements TransferHandle {
         return seedFile;
     }
 
+    /** The final name the finished data was moved to (kept in the resume record), or null while downloading. */
+    Path doneTop() {
+        return doneTop;
+    }
+
+    /** Why this finished torrent stopped seeding (one of its files changed on disk), or null. */
+    String seedingError() {
+        return seedingError;
+    }
+
     PeerWire.Handshake localHandshake() {
         return PeerWire.Handshake.of(infoHash, session.peerId(), true, true, false);
     }
@@ -240,9 +259,21 @@ final class Torrent implements TransferHandle {
         return picker != null && picker.complete();
     }
 
-    /** The file or directory the torrent's data is in, once its metadata is known. */
-    synchronized Path top() {
-        return storage == null ? null : storage.top();
+    /** The file or directory the finished torrent's data is in under its final name; null until it is complete. */
+    Path top() {
+        return output;
+    }
+
+    /** Whether every file of the torrent is at its place with the right size (before hashing them all). */
+    synchronized boolean sizesMatch() {
+        return storage != null && storage.sizesMatch();
+    }
+
+    /** Closes the files of a torrent that never started (a probe of data found on disk). */
+    synchronized void discard() {
+        if (storage != null) {
+            storage.close();
+        }
     }
 
     // ---- life cycle ----
@@ -252,7 +283,14 @@ final class Torrent implements TransferHandle {
         int maxPartial = (int) Math.max(4, Math.min(1024, MAX_IN_FLIGHT_PIECE_BYTES / m.pieceLength()));
         // rarest-first breaks ties at random for every candidate piece: a fast generator, seeded securely
         picker = new Picker(m, new java.util.Random(session.random().nextLong()), maxPartial);
-        storage = seedFile != null ? Storage.ofFile(m, seedFile) : new Storage(m, saveDir, true);
+        if (seedFile != null) {
+            storage = Storage.ofFile(m, seedFile);
+        } else if (doneTop != null) {
+            storage = new Storage(m, doneTop, false);
+        } else {
+            // nothing unverified under the final name: a part file (or directory) renamed when complete
+            storage = new Storage(m, Storage.partTop(m, saveDir), true);
+        }
     }
 
     /**
@@ -260,7 +298,7 @@ final class Torrent implements TransferHandle {
      * from), otherwise each is read back and hashed; only matching pieces count.
      */
     synchronized int loadPieces(BitSet claimed, boolean trusted) {
-        if (picker == null) {
+        if (picker == null || (!trusted && !storage.anyFileExists())) {
             return 0;
         }
         int n = 0;
@@ -278,9 +316,12 @@ final class Torrent implements TransferHandle {
     synchronized void start(List<InetSocketAddress> initialPeers, boolean startPaused) {
         paused = startPaused;
         if (picker != null && picker.complete()) {
-            state = TransferState.COMPLETED;
-            doneNanos = System.nanoTime();
-            completion.complete(storage.top());
+            // every piece verified: in its final place already, or still in the part (stopped before the rename)
+            if (moveIntoPlace()) {
+                state = TransferState.COMPLETED;
+                doneNanos = System.nanoTime();
+                completion.complete(output);
+            }
         } else {
             state = paused ? TransferState.PAUSED : meta == null ? TransferState.RESOLVING : TransferState.DOWNLOADING;
         }
@@ -352,10 +393,12 @@ final class Torrent implements TransferHandle {
             }
         }
         double elapsed = ((doneNanos != 0 ? doneNanos : System.nanoTime()) - startNanos) / 1e9;
-        Path out = storage == null ? null : storage.top();
+        // the output is named only once the verified data is under its final name (never the part, never a partial file)
+        Path out = output;
         return new TransferProgress(state, name(), total, verified, resumedBytes, fetchedBytes,
                 m == null ? -1 : m.pieceCount(), have, failedPieces, Map.copyOf(bytesPerSource),
-                List.copyOf(bannedLabels), Map.copyOf(dropped), elapsed, out == null ? null : out.toString(), error);
+                List.copyOf(bannedLabels), Map.copyOf(dropped), elapsed, out == null ? null : out.toString(),
+                error != null ? error : seedingError);
     }
 
     String name() {
@@ -496,7 +539,8 @@ final class Torrent implements TransferHandle {
             connecting.remove(p.remote);
         }
         String idKey = "id:" + HexFormat.of().formatHex(p.peerId);
-        if (stopped || state == TransferState.CANCELLED || (paused && !p.incoming)) {
+        if (stopped || state == TransferState.CANCELLED || state == TransferState.FAILED || seedingError != null
+                || (paused && !p.incoming)) {
             p.close("not running");
             return;
         }
@@ -866,6 +910,12 @@ final class Torrent implements TransferHandle {
         ByteBuf data;
         try {
             data = storage.read(r.index(), r.begin(), r.length(), p.channel.alloc());
+        } catch (Storage.ChangedException e) {
+            if (p.fast) {
+                p.send(new PeerWire.Reject(r.index(), r.begin(), r.length()));
+            }
+            stopSeeding(e.getMessage());
+            return;
         } catch (IOException e) {
             LOG.warning("torrent " + name() + ": cannot read piece " + r.index() + ": " + e.getMessage());
             if (p.fast) {
@@ -875,6 +925,19 @@ final class Torrent implements TransferHandle {
         }
         p.sendPiece(r.index(), r.begin(), data);
         uploadedTotal += r.length();
+    }
+
+    /**
+     * A file of this finished torrent changed on disk: no byte more is served (every read of it fails from now on),
+     * and the torrent stops (its peers are closed) on an event loop thread, outside the current peer's handler.
+     */
+    private void stopSeeding(String why) {
+        if (seedingError != null) {
+            return;
+        }
+        seedingError = "stopped seeding: " + why;
+        LOG.warning("torrent " + name() + ": " + seedingError);
+        session.group().next().execute(() -> session.seedingStopped(this));
     }
 
     /** Serves queued requests while the socket takes more. */
@@ -959,7 +1022,7 @@ final class Torrent implements TransferHandle {
     }
 
     private synchronized void pieceChecked(Picker.Partial done, boolean good, String writeError) {
-        if (stopped || picker == null) {
+        if (stopped || picker == null || state.isFinal()) {
             return;
         }
         int index = done.index;
@@ -1056,10 +1119,8 @@ final class Torrent implements TransferHandle {
         // VERIFYING until the store has the files (and the CID is known), then COMPLETED
         state = TransferState.VERIFYING;
         doneNanos = System.nanoTime();
-        try {
-            storage.force();
-        } catch (IOException e) {
-            LOG.warning("torrent " + name() + ": " + e.getMessage());
+        if (!moveIntoPlace()) {
+            return;
         }
         for (Peer q : new ArrayList<>(peers)) {
             updateInterest(q);
@@ -1070,7 +1131,7 @@ final class Torrent implements TransferHandle {
         LOG.info("torrent " + name() + " complete: " + meta.totalLength() + " bytes in "
                 + String.format("%.1f", (doneNanos - startNanos) / 1e9) + " s from " + bytesPerSource.size() + " peers");
         dirty = true;
-        Path top = storage.top();
+        Path top = output;
         Thread finisher = new Thread(() -> {
             try {
                 session.completed(this);
@@ -1088,7 +1149,62 @@ final class Torrent implements TransferHandle {
         finisher.start();
     }
 
+    /**
+     * Every piece is verified: the part (file, or directory of a multi-file torrent) gets its zero-length files,
+     * is forced to disk and renamed to the torrent's name in the save directory ({@code NAME (1)} … when that name
+     * is taken); the resume record names the final place before the rename, so a restart finds the data either way.
+     * From then on the files are read-only and sealed (a changed file stops the seeding). Returns false when the
+     * torrent failed instead.
+     */
+    private boolean moveIntoPlace() {
+        if (seedFile != null || doneTop != null) {
+            output = storage.top();
+            seal();
+            return true;
+        }
+        Path part = storage.top();
+        try {
+            storage.force();
+            storage.createEmptyFiles();
+        } catch (IOException e) {
+            fail("cannot finish " + name() + ": " + e.getMessage());
+            return false;
+        }
+        storage.close();
+        Path target = Storage.uniqueTarget(saveDir, meta.name(), !meta.singleFile());
+        doneTop = target;
+        session.changed(this);
+        try {
+            if (!meta.singleFile() && !java.nio.file.Files.exists(part)) {
+                java.nio.file.Files.createDirectories(part);
+            }
+            java.nio.file.Files.move(part, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            doneTop = null;
+            storage = new Storage(meta, part, true);
+            session.changed(this);
+            fail("cannot move " + part.getFileName() + " into place: " + DiskErrors.describe(target, e));
+            return false;
+        }
+        storage = new Storage(meta, target, false);
+        output = target;
+        LOG.info("torrent " + name() + ": verified data moved from " + part.getFileName() + " to " + target);
+        seal();
+        return true;
+    }
+
+    private void seal() {
+        try {
+            storage.seal();
+        } catch (IOException e) {
+            LOG.warning("torrent " + name() + ": cannot read the attributes of its files: " + e);
+        }
+    }
+
     private void fail(String why) {
+        if (state.isFinal()) {
+            return;
+        }
         error = why;
         state = TransferState.FAILED;
         LOG.warning("torrent " + name() + " failed: " + why);
@@ -1096,6 +1212,8 @@ final class Torrent implements TransferHandle {
         for (Peer q : new ArrayList<>(peers)) {
             q.close(why);
         }
+        // keep the verified pieces (the part stays) for a retry; release the files and the tick now
+        session.group().next().execute(this::stop);
     }
 
     // ---- extensions ----
