@@ -13,8 +13,9 @@ public interface ContentStore {
     /**
      * Hashes {@code file} (SHA-256 CID, chunk hashes, Merkle root) and records it for seeding. Links are resolved:
      * the store records and serves the real file. Throws {@link java.nio.file.NoSuchFileException} and
-     * {@link java.nio.file.AccessDeniedException} with the path as given, and {@link IllegalArgumentException}
-     * for what is not a regular file of a real file system (directories, devices, FIFOs, sockets, {@code /proc}).
+     * {@link java.nio.file.AccessDeniedException} with the path as given, and another
+     * {@link java.nio.file.FileSystemException} for what is not a regular file of a real file system (directories,
+     * devices, FIFOs, sockets, {@code /proc}).
      */
     FileMetadata add(Path file) throws IOException;
 

@@ -178,7 +178,7 @@ public class ChunkStore implements ContentStore {
      *
      * @throws NoSuchFileException the file (or a folder on its path) does not exist
      * @throws java.nio.file.AccessDeniedException the file or a folder on its path may not be read or entered
-     * @throws IllegalArgumentException a directory, device, FIFO, socket, or a file of a pseudo file system
+     * @throws java.nio.file.FileSystemException a directory, device, FIFO, socket, or a file of a pseudo file system
      */
     static Path shareable(Path file) throws IOException {
         Path abs = file.toAbsolutePath().normalize();
@@ -193,14 +193,15 @@ public class ChunkStore implements ContentStore {
         BasicFileAttributes a = Files.readAttributes(real, BasicFileAttributes.class);
         String shown = real.equals(abs) ? abs.toString() : abs + " (a link to " + real + ")";
         if (a.isDirectory()) {
-            throw new IllegalArgumentException(shown + " is a directory: only files can be added");
+            throw new java.nio.file.FileSystemException(shown, null, "is a directory: only files can be added");
         }
         if (!a.isRegularFile()) {
-            throw new IllegalArgumentException(shown + " is not a regular file (a device, FIFO or socket): only files can be added");
+            throw new java.nio.file.FileSystemException(shown, null,
+                    "not a regular file (a device, FIFO or socket): only files can be added");
         }
         String type = Files.getFileStore(real).type();
         if (PSEUDO_FILE_SYSTEMS.contains(type)) {
-            throw new IllegalArgumentException(shown + " is on the " + type
+            throw new java.nio.file.FileSystemException(shown, null, "on the " + type
                     + " pseudo file system, whose files are generated when read: it cannot be shared");
         }
         if (!Files.isReadable(real)) {

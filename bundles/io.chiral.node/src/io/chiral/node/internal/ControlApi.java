@@ -198,8 +198,8 @@ final class ControlApi {
             throw ControlException.badRequest("no such file: " + file);
         } catch (java.nio.file.AccessDeniedException e) {
             throw ControlException.badRequest("cannot read " + e.getFile() + ": permission denied");
-        } catch (IllegalArgumentException e) {
-            throw ControlException.badRequest(describe(e));
+        } catch (java.nio.file.FileSystemException e) {
+            throw ControlException.badRequest(e.getMessage());
         } catch (IOException e) {
             throw new ControlException(500, "cannot add " + file + ": " + describe(e));
         }
