@@ -907,6 +907,12 @@ final class Torrent implements TransferHandle {
     }
 
     private void serve(Peer p, PeerWire.Request r) {
+        if (seedingError != null) { // stopped seeding a changed file: requests still queued get nothing
+            if (p.fast) {
+                p.send(new PeerWire.Reject(r.index(), r.begin(), r.length()));
+            }
+            return;
+        }
         ByteBuf data;
         try {
             data = storage.read(r.index(), r.begin(), r.length(), p.channel.alloc());

@@ -95,7 +95,9 @@ class TorrentSourcesTest {
             seeder.run("add", "--protocol", "bittorrent", file.toString()).ok();
             Path torrent = file.resolveSibling("rotten.bin.torrent");
             // the file rots on the seeder's disk (same size and modification time): every piece it serves is bad
-            long[] offsets = new long[64];
+            // (within the file: a byte written past its end would change its size, and the seeder stops serving a file
+            // that changed on disk instead of serving bad pieces)
+            long[] offsets = new long[(int) (Files.size(file) / (64L * 1024))];
             for (int i = 0; i < offsets.length; i++) {
                 offsets[i] = i * 64L * 1024 + 7;
             }
