@@ -199,7 +199,12 @@ public class ChunkStore implements ContentStore {
             throw new java.nio.file.FileSystemException(shown, null,
                     "not a regular file (a device, FIFO or socket): only files can be added");
         }
-        String type = Files.getFileStore(real).type();
+        String type;
+        try {
+            type = Files.getFileStore(real).type();
+        } catch (IOException e) {
+            type = "?"; // the JDK cannot name the mount of some bind mounts and subvolumes: not a pseudo file system
+        }
         if (PSEUDO_FILE_SYSTEMS.contains(type)) {
             throw new java.nio.file.FileSystemException(shown, null, "on the " + type
                     + " pseudo file system, whose files are generated when read: it cannot be shared");

@@ -82,6 +82,10 @@ final class Peer extends ChannelInboundHandlerAdapter {
     long handshakeNanos;
     long lastMessageNanos;
     long lastUsefulNanos;
+    /** When a block we sent last left for the socket (or the handshake): the clock of a peer that does not read. */
+    volatile long lastWriteNanos;
+    /** Since when the tick saw its socket full (0 while it takes more), guarded by the torrent. */
+    long unwritableSinceNanos;
     /** Whether anything but keep-alives came after the handshake. */
     boolean spoke;
     int badPieces;
@@ -227,7 +231,7 @@ final class Peer extends ChannelInboundHandlerAdapter {
             throw new TorrentException("peer answered with another info-hash");
         }
         peerId = h.peerId();
-        handshakeNanos = lastMessageNanos = lastUsefulNanos = System.nanoTime();
+        handshakeNanos = lastMessageNanos = lastUsefulNanos = lastWriteNanos = System.nanoTime();
         fast = h.fast() && torrent.localHandshake().fast();
         extensions = h.extensionProtocol() && torrent.localHandshake().extensionProtocol();
         handshaken = true;
@@ -287,7 +291,12 @@ final class Peer extends ChannelInboundHandlerAdapter {
         channel.write(header, channel.voidPromise());
         session.uploadPending(n);
         // written to the socket, or dropped with the connection
-        channel.write(data).addListener(f -> session.uploadPending(-n));
+        channel.write(data).addListener(f -> {
+            session.uploadPending(-n);
+            if (f.isSuccess()) {
+                lastWriteNanos = System.nanoTime();
+            }
+        });
         uploaded += n;
     }
 }

@@ -67,6 +67,13 @@ final class Torrent implements TransferHandle {
      */
     static final int EVICT_SILENT_SECONDS = 2;
     static final int NOT_USEFUL_SECONDS = 10;
+    /** A peer whose socket takes none of the blocks it asked for (it does not read) is dropped after this long. */
+    static final int NOT_READING_SECONDS = 60;
+    /**
+     * Proven Chiral peers unchoked outside the upload slots, per torrent: a proof shows a key, and keys are free, so
+     * the fast lane is bounded like any other preference.
+     */
+    static final int MAX_FAST_LANE = 8;
 
     final Session session;
     private final byte[] infoHash;
@@ -629,8 +636,11 @@ final class Torrent implements TransferHandle {
         boolean bestSilent = false;
         for (Peer q : peers) {
             boolean silent = !q.spoke && now - q.handshakeNanos > TimeUnit.SECONDS.toNanos(EVICT_SILENT_SECONDS);
-            boolean useless = !q.amInterested && !q.peerInterested && q.outstanding.isEmpty() && q.uploadQueue.isEmpty()
-                    && now - q.lastUsefulNanos > TimeUnit.SECONDS.toNanos(NOT_USEFUL_SECONDS);
+            // no data either way for a while, and either nobody wants anything or each side chokes the other (saying
+            // "interested" costs nothing: it does not keep a slot)
+            boolean useless = q.outstanding.isEmpty() && q.uploadQueue.isEmpty()
+                    && now - q.lastUsefulNanos > TimeUnit.SECONDS.toNanos(NOT_USEFUL_SECONDS)
+                    && ((!q.amInterested && !q.peerInterested) || (q.amChoking && q.peerChoking));
             if (!silent && !useless) {
                 continue;
             }
@@ -695,7 +705,8 @@ final class Torrent implements TransferHandle {
         if (!(m instanceof PeerWire.KeepAlive)) {
             p.spoke = true;
             p.lastMessageNanos = System.nanoTime();
-            if (m instanceof PeerWire.Piece || m instanceof PeerWire.Request || m instanceof PeerWire.Interested
+            // data, or a request we may serve: "interested" or a request while choked costs a peer nothing
+            if (m instanceof PeerWire.Piece || (m instanceof PeerWire.Request && !p.amChoking)
                     || (m instanceof PeerWire.Extended e && e.extId() == EXT_METADATA)) {
                 p.lastUsefulNanos = p.lastMessageNanos;
             }
@@ -1601,6 +1612,15 @@ final class Torrent implements TransferHandle {
             for (Peer p : new ArrayList<>(peers)) {
                 p.tick();
                 String idle = idle(p, now);
+                if (p.channel.isWritable()) {
+                    p.unwritableSinceNanos = 0;
+                } else if (p.unwritableSinceNanos == 0) {
+                    p.unwritableSinceNanos = now;
+                }
+                if (idle == null && p.unwritableSinceNanos != 0
+                        && now - Math.max(p.unwritableSinceNanos, p.lastWriteNanos) > TimeUnit.SECONDS.toNanos(NOT_READING_SECONDS)) {
+                    idle = "it read none of the blocks it asked for in " + NOT_READING_SECONDS + " s";
+                }
                 if (idle != null) {
                     detach(p);
                     p.close(idle);
@@ -1738,7 +1758,10 @@ final class Torrent implements TransferHandle {
                 if (p.remoteMetadataId > 0 || (fresh && p.extensions && p.extHandshake == null)) {
                     return true;
                 }
-            } else if (p.amInterested || (fresh && !p.gotPieces && !p.seed)) {
+            } else if ((p.amInterested && (!p.peerChoking
+                    || now - p.lastUsefulNanos < TimeUnit.SECONDS.toNanos(IDLE_SECONDS)))
+                    || (fresh && !p.gotPieces && !p.seed)) {
+                // a peer with pieces we want counts while it lets us have them (or did lately), not while it chokes us
                 return true;
             }
         }
@@ -1903,15 +1926,16 @@ final class Torrent implements TransferHandle {
         interested.sort(Comparator.comparingLong((Peer p) -> seeding ? p.uploadRate : p.downloadRate).reversed());
         Set<Peer> unchoke = new HashSet<>();
         for (Peer p : interested) {
-            if (p.chiral != null) {
+            if (p.chiral != null && unchoke.size() < MAX_FAST_LANE) {
                 unchoke.add(p);
             }
         }
+        int fastLane = unchoke.size();
         for (Peer p : interested) {
-            if (unchoke.size() >= session.uploadSlots() + countChiral(unchoke)) {
+            if (unchoke.size() >= session.uploadSlots() + fastLane) {
                 break;
             }
-            unchoke.add(p);
+            unchoke.add(p); // a Chiral peer beyond the fast lane competes for the slots like any other
         }
         if (ticks % 30 == 1 || optimistic == null || !peers.contains(optimistic)) {
             List<Peer> rest = interested.stream().filter(p -> !unchoke.contains(p)).toList();
@@ -1932,15 +1956,6 @@ final class Torrent implements TransferHandle {
         }
     }
 
-    private static int countChiral(Set<Peer> s) {
-        int n = 0;
-        for (Peer p : s) {
-            if (p.chiral != null) {
-                n++;
-            }
-        }
-        return n;
-    }
 
     /** BEP 11: tells each PEX-capable peer which listen addresses joined or left since the last message. */
     private void sendPex() {
