@@ -66,7 +66,9 @@ final class HttpServer {
                         ch.pipeline().addLast("limiter", limiter)
                                 .addLast("shaper", net.trafficShaper())
                                 .addLast("codec", new HttpServerCodec(decoder, HttpServerHandler.MAX_PIPELINED + 1))
-                                .addLast("idle", new IdleStateHandler(true, 0, 0, IDLE_SECONDS, TimeUnit.SECONDS))
+                                // all idle: nothing either way; writer idle: a response that makes no progress,
+                                // whatever the client sends meanwhile (one body byte a second keeps reads alive)
+                                .addLast("idle", new IdleStateHandler(true, 0, IDLE_SECONDS, IDLE_SECONDS, TimeUnit.SECONDS))
                                 .addLast("chunked", new ChunkedWriteHandler())
                                 .addLast("files", new HttpServerHandler(store, net, uploads));
                     }
