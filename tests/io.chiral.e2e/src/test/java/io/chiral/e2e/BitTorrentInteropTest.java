@@ -68,6 +68,41 @@ class BitTorrentInteropTest {
         }
     }
 
+    /**
+     * Our engine fetches every piece from a libtorrent seeder of a v1-only torrent that we made ({@code chiral add}
+     * writes it) and of one that libtorrent made with 256 KiB pieces (this was a unit test of a separate downloader).
+     */
+    @Test
+    void downloadsFromLibtorrentWithOurTorrentAndWithItsV1OnlyTorrent() throws Exception {
+        Path seedDir = Files.createDirectories(tmp.resolve("lt-seed"));
+        Path ours = Node.randomFile(seedDir, "ours.bin", 8L * 1024 * 1024 + 12345, 1);
+        Path its = Node.randomFile(seedDir, "its.bin", 8L * 1024 * 1024 + 12345, 2);
+        Path itsTorrent = tmp.resolve("its.torrent");
+        External.json("lt_torrent.py", "create", its.toString(), itsTorrent.toString(), "--v1-only", "--piece-length", "262144");
+        try (Node maker = Node.start(tmp.resolve("maker"));
+                Node a = Node.start(tmp.resolve("a"))) {
+            maker.awaitProtocol("bittorrent");
+            maker.run("add", "--protocol", "bittorrent", ours.toString()).ok();
+            Path oursTorrent = ours.resolveSibling("ours.bin.torrent");
+            assertTrue(Files.isRegularFile(oursTorrent), "the .torrent is written next to the data");
+            maker.stop(); // libtorrent is the only seeder
+            a.awaitProtocol("bittorrent");
+            for (Path[] c : new Path[][] {{oursTorrent, ours}, {itsTorrent, its}}) {
+                String name = c[1].getFileName().toString();
+                try (External lt = External.start(tmp.resolve("lt-" + name + ".log"), "lt_peer.py", "seed",
+                        c[0].toString(), seedDir.toString())) {
+                    int port = lt.await("ready", Duration.ofSeconds(30)).get("port").getAsInt();
+                    JsonObject r = a.run("--json", "get", c[0].toString(), "--from", "127.0.0.1:" + port, "-o",
+                            tmp.resolve("out-" + name).toString()).ok().json();
+                    assertEquals("COMPLETED", r.get("state").getAsString(), r.toString());
+                    assertEquals(-1L, Files.mismatch(c[1], Path.of(r.get("output").getAsString())), name);
+                    assertTrue(r.getAsJsonObject("bytesPerSource").get("bittorrent://127.0.0.1:" + port).getAsLong()
+                            >= Files.size(c[1]), "every byte from the libtorrent seeder: " + r);
+                }
+            }
+        }
+    }
+
     @Test
     void downloadsAMultiFileHybridTorrentWithPadFilesFromLibtorrent() throws Exception {
         Path seedDir = Files.createDirectories(tmp.resolve("lt-seed"));
