@@ -15,7 +15,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -226,7 +225,8 @@ public class DhtSimulationTest {
     void hostileDatagramsAreDroppedAndStorageStaysBounded() throws Exception {
         DhtNode victim = anyNode();
         InetSocketAddress to = victim.address();
-        long droppedBefore = victim.snapshot().get(10, TimeUnit.SECONDS).dropped();
+        DhtNode.Snapshot before = victim.snapshot().get(10, TimeUnit.SECONDS);
+        long droppedBefore = before.dropped();
         NodeId me = NodeId.random(new SecureRandom());
         Random r = new Random(7);
         byte[] ping = Krpc.query(Bytes.of("aa"), "ping", me, Map.of(), null);
@@ -310,8 +310,8 @@ public class DhtSimulationTest {
                 }
             }
         }
-        Thread.sleep(500);
-        DhtNode.Snapshot after = victim.snapshot().get(10, TimeUnit.SECONDS);
+        // the announces are processed once they stop adding to the store (or it is full)
+        DhtNode.Snapshot after = awaitStoredPeersSettled(victim);
         assertTrue(after.storedPeers() <= DhtNode.Settings.chiral().maxInfoHashes(),
                 "peer store exceeded its bound: " + after.storedPeers());
         assertTrue(after.storedPeers() > 1000, "the announces with a valid token were not stored: " + after.storedPeers());
@@ -319,7 +319,30 @@ public class DhtSimulationTest {
         assertTrue(other.ping(to).get(10, TimeUnit.SECONDS), "the node stopped answering");
         Lookup.Result rec = other.getRecords("x").get(30, TimeUnit.SECONDS);
         assertTrue(rec.records().isEmpty(), "an unsigned record was stored");
-        assertTrue(HexFormat.of().formatHex(victim.id().bytes()).length() == 40);
+        // the flood of hostile contacts displaced none of the honest nodes the victim knew before
+        List<NodeId> kept = after.entries().stream().map(e -> e.contact().id()).toList();
+        List<NodeId> lost = before.entries().stream().map(e -> e.contact().id()).filter(id -> !kept.contains(id)).toList();
+        assertTrue(lost.isEmpty(), "honest contacts evicted from the routing table: " + lost);
+    }
+
+    /**
+     * Polls the victim's snapshot until its peer store stops growing (unchanged over three readings 200 ms apart) or
+     * reaches its bound; fails after 30 s. The one wait of this class.
+     */
+    private static DhtNode.Snapshot awaitStoredPeersSettled(DhtNode victim) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        DhtNode.Snapshot last = victim.snapshot().get(10, TimeUnit.SECONDS);
+        int unchanged = 0;
+        while (true) {
+            Thread.sleep(200);
+            DhtNode.Snapshot now = victim.snapshot().get(10, TimeUnit.SECONDS);
+            unchanged = now.storedPeers() == last.storedPeers() ? unchanged + 1 : 0;
+            if (unchanged == 3 || now.storedPeers() >= DhtNode.Settings.chiral().maxInfoHashes()) {
+                return now;
+            }
+            assertTrue(System.nanoTime() < deadline, "the peer store still grows after 30 s: " + now.storedPeers());
+            last = now;
+        }
     }
 
 }

@@ -9,6 +9,7 @@ import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.Signature;
@@ -144,14 +145,7 @@ class DhtLifecycleTest {
     }
 
     static void await(BooleanSupplier condition, String what) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (System.nanoTime() < deadline) {
-            if (condition.getAsBoolean()) {
-                return;
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("timed out waiting for " + what);
+        Await.until(Duration.ofSeconds(20), what, condition::getAsBoolean);
     }
 
     static boolean exists(String network) {
@@ -178,15 +172,8 @@ class DhtLifecycleTest {
         new Random(3).nextBytes(data);
         Files.write(file, data);
         FileMetadata meta = store.add(file);
-        List<ContentDirectory.Provider> providers = null;
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (System.nanoTime() < deadline) {
-            providers = dir.providers(meta.id()).toCompletableFuture().get(20, TimeUnit.SECONDS);
-            if (!providers.isEmpty()) {
-                break;
-            }
-            Thread.sleep(200);
-        }
+        List<ContentDirectory.Provider> providers = Await.until(Duration.ofSeconds(20), "own provider record",
+                () -> dir.providers(meta.id()).toCompletableFuture().get(20, TimeUnit.SECONDS), l -> !l.isEmpty());
         assertEquals(1, providers.size(), "own provider record");
         ContentDirectory.Provider p = providers.get(0);
         assertEquals(key.getReference() != null ? ctx.getService(key.getReference()).nodeId() : "", p.nodeId());

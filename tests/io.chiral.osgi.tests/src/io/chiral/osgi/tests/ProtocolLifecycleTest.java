@@ -16,6 +16,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Dictionary;
 import java.util.Hashtable;
@@ -115,14 +116,8 @@ class ProtocolLifecycleTest {
                 .findFirst().orElseThrow();
     }
 
-    static void await(BooleanSupplier cond, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-        while (!cond.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(what);
-            }
-            Thread.sleep(50);
-        }
+    static void await(BooleanSupplier cond, String what) throws Exception {
+        Await.until(Duration.ofSeconds(15), what, cond::getAsBoolean);
     }
 
     static int port(ContentProtocol p) {

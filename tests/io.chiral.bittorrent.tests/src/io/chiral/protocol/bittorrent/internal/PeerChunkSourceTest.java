@@ -61,7 +61,7 @@ class PeerChunkSourceTest {
 
         Harness(FileMetadata file, boolean chiral, String nodeId, java.util.function.Function<byte[], byte[]> signer) {
             source = new PeerChunkSource(ch.eventLoop(), PeerInfo.of("bittorrent", "127.0.0.1:6881"), CID, file,
-                    PeerDownload.newPeerId(), new Extension.ChiralHello(nodeId, 500, ""), signer, "test");
+                    BitTorrentProtocol.newPeerId(new java.util.Random()), new Extension.ChiralHello(nodeId, 500, ""), signer, "test");
             source.infoHash(INFO_HASH);
             ch.pipeline().addLast(new PeerWireCodec(PeerWire.Limits.DEFAULT, source.localHandshake()), source);
             ch.pipeline().fireChannelActive();
@@ -240,7 +240,7 @@ class PeerChunkSourceTest {
         // another torrent's handshake
         EmbeddedChannel ch = new EmbeddedChannel();
         PeerChunkSource s = new PeerChunkSource(ch.eventLoop(), PeerInfo.of("bittorrent", "127.0.0.1:1"), CID, file,
-                PeerDownload.newPeerId(), null, null, "test");
+                BitTorrentProtocol.newPeerId(new java.util.Random()), null, null, "test");
         s.infoHash(INFO_HASH);
         ch.pipeline().addLast(new PeerWireCodec(PeerWire.Limits.DEFAULT, s.localHandshake()), s);
         ch.pipeline().fireChannelActive();

@@ -23,7 +23,7 @@ import io.netty.handler.codec.DecoderException;
 /** {@link PeerWireCodec} on an embedded channel: byte-by-byte delivery, encoding, and closing on bad input. */
 public class PeerWireCodecTest {
     private static final Limits LIMITS = Limits.DEFAULT.withPieceCount(100);
-    private static final Handshake LOCAL = Handshake.of(new byte[20], PeerDownload.newPeerId(), true, true, false);
+    private static final Handshake LOCAL = Handshake.of(new byte[20], BitTorrentProtocol.newPeerId(new java.util.Random()), true, true, false);
     private static final Handshake REMOTE = Handshake.of(new byte[20], new byte[20], true, true, false);
 
     @Test

@@ -68,6 +68,41 @@ class BitTorrentInteropTest {
         }
     }
 
+    /**
+     * Our engine fetches every piece from a libtorrent seeder of a v1-only torrent that we made ({@code chiral add}
+     * writes it) and of one that libtorrent made with 256 KiB pieces (this was a unit test of a separate downloader).
+     */
+    @Test
+    void downloadsFromLibtorrentWithOurTorrentAndWithItsV1OnlyTorrent() throws Exception {
+        Path seedDir = Files.createDirectories(tmp.resolve("lt-seed"));
+        Path ours = Node.randomFile(seedDir, "ours.bin", 8L * 1024 * 1024 + 12345, 1);
+        Path its = Node.randomFile(seedDir, "its.bin", 8L * 1024 * 1024 + 12345, 2);
+        Path itsTorrent = tmp.resolve("its.torrent");
+        External.json("lt_torrent.py", "create", its.toString(), itsTorrent.toString(), "--v1-only", "--piece-length", "262144");
+        try (Node maker = Node.start(tmp.resolve("maker"));
+                Node a = Node.start(tmp.resolve("a"))) {
+            maker.awaitProtocol("bittorrent");
+            maker.run("add", "--protocol", "bittorrent", ours.toString()).ok();
+            Path oursTorrent = ours.resolveSibling("ours.bin.torrent");
+            assertTrue(Files.isRegularFile(oursTorrent), "the .torrent is written next to the data");
+            maker.stop(); // libtorrent is the only seeder
+            a.awaitProtocol("bittorrent");
+            for (Path[] c : new Path[][] {{oursTorrent, ours}, {itsTorrent, its}}) {
+                String name = c[1].getFileName().toString();
+                try (External lt = External.start(tmp.resolve("lt-" + name + ".log"), "lt_peer.py", "seed",
+                        c[0].toString(), seedDir.toString())) {
+                    int port = lt.await("ready", Duration.ofSeconds(30)).get("port").getAsInt();
+                    JsonObject r = a.run("--json", "get", c[0].toString(), "--from", "127.0.0.1:" + port, "-o",
+                            tmp.resolve("out-" + name).toString()).ok().json();
+                    assertEquals("COMPLETED", r.get("state").getAsString(), r.toString());
+                    assertEquals(-1L, Files.mismatch(c[1], Path.of(r.get("output").getAsString())), name);
+                    assertTrue(r.getAsJsonObject("bytesPerSource").get("bittorrent://127.0.0.1:" + port).getAsLong()
+                            >= Files.size(c[1]), "every byte from the libtorrent seeder: " + r);
+                }
+            }
+        }
+    }
+
     @Test
     void downloadsAMultiFileHybridTorrentWithPadFilesFromLibtorrent() throws Exception {
         Path seedDir = Files.createDirectories(tmp.resolve("lt-seed"));
@@ -219,7 +254,9 @@ class BitTorrentInteropTest {
                     throw new java.util.concurrent.CompletionException(e);
                 }
             });
-            Thread.sleep(3000); // ordering only: b's first announce goes out alone
+            // b's first announce goes out alone: the tracker counts b as its one leecher before a announces
+            Await.until(Duration.ofSeconds(30), "b's announce at the tracker", () -> tracker(port, "scrape", btih, ""),
+                    r -> r.contains("10:incompletei1e"));
             // sharing again with trackers adds them to the running torrent, which announces at once
             a.run("add", "--protocol", "bittorrent", file.toString(), "--tracker", http, "--tracker", udp).ok();
             JsonObject viaHttp = bGet.get(100, TimeUnit.SECONDS).ok().json();
@@ -242,32 +279,24 @@ class BitTorrentInteropTest {
 
     /** Polls opentracker until it accepts an announce of {@code btih} (it loads the whitelist on its own thread). */
     private static void awaitWhitelisted(int port, String btih) throws Exception {
-        byte[] ih = HexFormat.of().parseHex(btih);
+        Await.until(Duration.ofSeconds(15), "opentracker to accept " + btih, () -> tracker(port, "announce", btih,
+                "&peer_id=-XX0000-abcdefghijkl&port=1&uploaded=0&downloaded=0&left=0&event=stopped&compact=1"),
+                r -> !r.contains("failure"));
+    }
+
+    /** GETs {@code /ACTION?info_hash=BTIH...} of opentracker; its bencoded answer as ISO-8859-1 text. */
+    private static String tracker(int port, String action, String btih, String more) throws Exception {
         StringBuilder q = new StringBuilder();
-        for (byte x : ih) {
+        for (byte x : HexFormat.of().parseHex(btih)) {
             q.append('%').append(String.format("%02x", x & 0xff));
         }
-        URI u = URI.create("http://127.0.0.1:" + port + "/announce?info_hash=" + q
-                + "&peer_id=-XX0000-abcdefghijkl&port=1&uploaded=0&downloaded=0&left=0&event=stopped&compact=1");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-        String last = "";
-        while (System.nanoTime() < deadline) {
-            try {
-                HttpURLConnection c = (HttpURLConnection) u.toURL().openConnection();
-                c.setConnectTimeout(1000);
-                c.setReadTimeout(2000);
-                try (InputStream in = c.getInputStream()) {
-                    last = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
-                }
-                if (!last.contains("failure")) {
-                    return;
-                }
-            } catch (java.io.IOException e) {
-                last = e.toString();
-            }
-            Thread.sleep(100);
+        URI u = URI.create("http://127.0.0.1:" + port + "/" + action + "?info_hash=" + q + more);
+        HttpURLConnection c = (HttpURLConnection) u.toURL().openConnection();
+        c.setConnectTimeout(1000);
+        c.setReadTimeout(2000);
+        try (InputStream in = c.getInputStream()) {
+            return new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
         }
-        throw new AssertionError("opentracker did not accept " + btih + ": " + last);
     }
 
     private static List<String> flags(JsonObject peer) {
@@ -278,26 +307,19 @@ class BitTorrentInteropTest {
 
     /** Waits until {@code node}'s peers of {@code btih} include one flagged {@code chiral}, or a {@code libtorrent} client. */
     private static JsonObject awaitPeer(Node node, String btih, String what) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        String last = "";
-        while (System.nanoTime() < deadline) {
-            Node.Result r = node.run("--json", "peers", btih);
-            if (r.exit() == 0) {
-                JsonArray list = r.jsonArray();
-                last = list.toString();
-                for (JsonElement e : list) {
-                    JsonObject p = e.getAsJsonObject();
-                    String client = p.get("client") == null || p.get("client").isJsonNull() ? "" : p.get("client").getAsString();
-                    if (what.equals("chiral") ? flags(p).contains("chiral")
-                            : client.toLowerCase(java.util.Locale.ROOT).contains(what)) {
-                        return p;
-                    }
-                }
-            } else {
-                last = r.err();
+        JsonArray list = Await.until(Duration.ofSeconds(30), "a " + what + " peer of " + btih,
+                () -> node.api("peers/" + btih).getAsJsonArray(), l -> find(l, what) != null);
+        return find(list, what);
+    }
+
+    private static JsonObject find(JsonArray peers, String what) {
+        for (JsonElement e : peers) {
+            JsonObject p = e.getAsJsonObject();
+            String client = p.get("client") == null || p.get("client").isJsonNull() ? "" : p.get("client").getAsString();
+            if (what.equals("chiral") ? flags(p).contains("chiral") : client.toLowerCase(java.util.Locale.ROOT).contains(what)) {
+                return p;
             }
-            Thread.sleep(250);
         }
-        throw new AssertionError("no " + what + " peer of " + btih + " appeared: " + last);
+        return null;
     }
 }

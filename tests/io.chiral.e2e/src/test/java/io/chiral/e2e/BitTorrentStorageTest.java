@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -145,12 +146,10 @@ class BitTorrentStorageTest {
                 }
                 // cancelled: the transfer goes, and so does its part
                 b.run("cancel", btih).ok();
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                while (System.nanoTime() < deadline && (transfer(b, btih) != null || !list(out).isEmpty())) {
-                    Thread.sleep(200);
-                }
-                assertEquals(null, transfer(b, btih));
-                assertEquals(List.of(), list(out), "a cancelled download leaves nothing");
+                // a cancelled download leaves nothing: [transfer, files in out] becomes [null, []]
+                Await.until(Duration.ofSeconds(30), "the cancelled transfer and its part to go",
+                        () -> java.util.Arrays.asList(transfer(b, btih), list(out)),
+                        l -> l.get(0) == null && ((List<?>) l.get(1)).isEmpty());
             } finally {
                 client.destroyForcibly();
                 client.waitFor(10, TimeUnit.SECONDS);
@@ -183,12 +182,8 @@ class BitTorrentStorageTest {
             // the resume record (written every 2 s while pieces arrive) has been saved since then
             Path resume = b.data.resolve("bittorrent/" + btih + ".resume");
             long seen = System.currentTimeMillis();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (System.nanoTime() < deadline
-                    && !(Files.exists(resume) && Files.getLastModifiedTime(resume).toMillis() > seen + 100)) {
-                Thread.sleep(100);
-            }
-            assertTrue(Files.getLastModifiedTime(resume).toMillis() > seen, "the resume record was saved");
+            Await.until(Duration.ofSeconds(30), "the resume record saved after " + seen,
+                    () -> Files.exists(resume) ? Files.getLastModifiedTime(resume).toMillis() : 0L, m -> m > seen + 100);
             b.kill9();
             client.destroyForcibly();
             assertFalse(Files.exists(out.resolve("slow.bin")), list(out).toString());
@@ -299,21 +294,17 @@ class BitTorrentStorageTest {
      */
     private static void assertStopsServing(Node seeder, Node leecher, String btih, String torrent, Path out, String name)
             throws Exception {
+        // the leecher may list an earlier, finished transfer of the same torrent until the new one replaces it
+        JsonObject earlier = transfer(leecher, btih);
         Process client = new ProcessBuilder(Node.CHIRAL.toString(), "--data", leecher.data.toString(), "get", torrent,
                 "--from", seeder.btAddress(), "-o", out.toString()).redirectErrorStream(true)
                 .redirectOutput(out.resolveSibling(out.getFileName() + "-client.log").toFile()).start();
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            JsonObject t = null;
-            while (System.nanoTime() < deadline) {
-                t = transfer(leecher, btih);
-                if (!seeder.logLines("stopped seeding").isEmpty() || (t != null && (t.get("corruptChunks").getAsInt() > 0
-                        || t.getAsJsonArray("bannedSources").size() > 0 || "COMPLETED".equals(t.get("state").getAsString())))) {
-                    break;
-                }
-                Thread.sleep(200);
-            }
-            t = transfer(leecher, btih);
+            Await.until(Duration.ofSeconds(60), "the seeder to stop seeding, or the leecher to see a bad piece, ban or complete",
+                    () -> transfer(leecher, btih), t -> t != null && !t.equals(earlier)
+                            && (!seeder.logLines("stopped seeding").isEmpty() || t.get("corruptChunks").getAsInt() > 0
+                                    || t.getAsJsonArray("bannedSources").size() > 0 || "COMPLETED".equals(t.get("state").getAsString())));
+            JsonObject t = transfer(leecher, btih);
             assertTrue(t != null, "the leecher has the transfer");
             assertEquals(0, t.get("corruptChunks").getAsInt(), "the leecher got no modified bytes: " + t);
             assertEquals(0, t.getAsJsonArray("bannedSources").size(), "nothing to ban the seeder for: " + t);
@@ -321,16 +312,8 @@ class BitTorrentStorageTest {
             String line = seeder.logLines("stopped seeding");
             assertTrue(line.contains(name) && line.contains("changed on disk"), "one line says why: " + line);
             // nothing more is served: the seeder's torrent stops and drops its peers
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            String peers = "";
-            while (System.nanoTime() < until) {
-                peers = seeder.run("--json", "peers", btih).ok().out().replaceAll("\\s", "");
-                if (peers.equals("[]")) {
-                    break;
-                }
-                Thread.sleep(200);
-            }
-            assertEquals("[]", peers, "the seeder has no peer left for the changed file");
+            Await.until(Duration.ofSeconds(30), "the seeder to have no peer left for the changed file",
+                    () -> seeder.api("peers/" + btih).getAsJsonArray(), JsonArray::isEmpty);
             JsonObject after = transfer(leecher, btih);
             assertEquals(0, after.get("corruptChunks").getAsInt(), after.toString());
             leecher.run("cancel", btih).ok();
@@ -340,33 +323,14 @@ class BitTorrentStorageTest {
         }
     }
 
-    /** b's transfer with id {@code btih} from {@code transfers --json}, or null. */
+    /** The transfer with id {@code btih} of {@code n}, or null. */
     static JsonObject transfer(Node n, String btih) throws Exception {
-        Node.Result r = n.run("--json", "transfers");
-        if (r.exit() != 0) {
-            return null;
-        }
-        JsonElement e = JsonParser.parseString(r.out());
-        for (JsonElement x : e.isJsonArray() ? e.getAsJsonArray() : e.getAsJsonObject().getAsJsonArray("transfers")) {
-            if (btih.equals(x.getAsJsonObject().get("id").getAsString())) {
-                return x.getAsJsonObject();
-            }
-        }
-        return null;
+        return n.transfer(btih);
     }
 
     private static JsonObject awaitTransfer(Node n, String btih, java.util.function.Predicate<JsonObject> condition,
             String what) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        JsonObject t = null;
-        while (System.nanoTime() < deadline) {
-            t = transfer(n, btih);
-            if (t != null && condition.test(t)) {
-                return t;
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError("not reached within 60 s: " + what + "; last " + t);
+        return Await.until(Duration.ofSeconds(60), what, () -> transfer(n, btih), t -> t != null && condition.test(t));
     }
 
     private static List<String> list(Path dir) throws Exception {

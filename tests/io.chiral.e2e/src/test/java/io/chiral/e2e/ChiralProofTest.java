@@ -19,7 +19,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -158,7 +158,7 @@ class ChiralProofTest {
         }
 
         void extendedHelloAs(String claimed) throws Exception {
-            await(() -> nodeChiralId > 0, 10, "the node's extended handshake with the chiral extension");
+            Await.until(Duration.ofSeconds(10), "the node's extended handshake with the chiral extension", () -> nodeChiralId > 0);
             extended(nodeChiralId, "d14:chiral_peer_id64:" + claimed + "8:msg_typei1e16:reputation_scorei1000e14:wallet_address0:e");
             synchronized (this) {
                 out.writeInt(1);
@@ -169,7 +169,7 @@ class ChiralProofTest {
 
         /** Waits for the node's hello and signs its nonce: the proof the node asks for. */
         byte[] prove() throws Exception {
-            await(() -> nonce != null, 10, "the node's chiral hello");
+            Await.until(Duration.ofSeconds(10), "the node's chiral hello", () -> nonce != null);
             assertTrue(nonce.length >= 16, "the node's hello carries no nonce to prove an identity with");
             byte[] sig = sign(nonce);
             sendProof(sig);
@@ -217,27 +217,13 @@ class ChiralProofTest {
         }
     }
 
-    interface Condition {
-        boolean met() throws Exception;
-    }
-
-    static void await(Condition c, int seconds, String what) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (!c.met()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out after " + seconds + " s waiting for " + what);
-            }
-            Thread.sleep(50);
-        }
-    }
-
     private static long unchoked(List<RawPeer> peers) {
         return peers.stream().filter(p -> p.unchoked).count();
     }
 
     private static List<String> chiralFlagged(Node a, String btih) throws Exception {
         List<String> out = new ArrayList<>();
-        for (JsonElement e : a.run("--json", "peers", btih).ok().jsonArray()) {
+        for (JsonElement e : a.api("peers/" + btih).getAsJsonArray()) {
             if (e.getAsJsonObject().getAsJsonArray("flags").toString().contains("\"chiral\"")) {
                 out.add(e.getAsJsonObject().get("address").getAsString());
             }
@@ -272,21 +258,18 @@ class ChiralProofTest {
                     proven.hello();
                     // the choke round (every 10 s) unchokes every Chiral peer: until the proven one is, no claimer
                     // beyond the slots may be (before issue 10 every claimer was, and the node asked for no proof)
-                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                    boolean proved = false;
-                    while (!(proved && proven.unchoked)) {
+                    boolean[] proved = {false};
+                    Await.until(Duration.ofSeconds(30), "the node's hello to ask for a proof and the proven peer unchoked", () -> {
                         long n = unchoked(claimers);
                         assertTrue(n <= SLOTS_AND_OPTIMISTIC, n + " peers with an unproven chiral hello are unchoked, "
                                 + "beyond the " + SLOTS_AND_OPTIMISTIC + " slots");
                         byte[] nonce = proven.nonce;
-                        if (!proved && nonce != null && nonce.length >= 16) {
+                        if (!proved[0] && nonce != null && nonce.length >= 16) {
                             proven.sendProof(proven.sign(nonce));
-                            proved = true;
+                            proved[0] = true;
                         }
-                        assertTrue(System.nanoTime() < deadline, proved ? "the proven Chiral peer was not unchoked in 30 s"
-                                : "the node's hello asked for no proof (no nonce) in 30 s");
-                        Thread.sleep(100);
-                    }
+                        return !proved[0] ? "no nonce in the node's hello yet" : proven.unchoked ? "unchoked" : "proved, still choked";
+                    }, "unchoked"::equals);
                     assertTrue(unchoked(claimers) <= SLOTS_AND_OPTIMISTIC);
                     List<String> flagged = chiralFlagged(a, s.btih());
                     assertEquals(List.of(proven.address()), flagged, "only the proven peer is shown as chiral");
@@ -308,7 +291,8 @@ class ChiralProofTest {
                 honest.hello();
                 byte[] sig = honest.prove();
                 silent.hello();
-                await(() -> chiralFlagged(a, s.btih()).contains(honest.address()), 10, "the proven peer flagged chiral");
+                Await.until(Duration.ofSeconds(10), "the proven peer flagged chiral",
+                        () -> chiralFlagged(a, s.btih()).contains(honest.address()));
 
                 // the same key on another connection, replaying the signature made for the first connection's nonce
                 try (RawPeer replayer = new RawPeer(s.address(), s.infoHash(), true)) {
@@ -316,17 +300,17 @@ class ChiralProofTest {
                     byte[] original = sig;
                     // claim the honest peer's id: its signature would verify, were the nonce the same
                     r.extendedHelloAs(honest.id);
-                    await(() -> r.nonce != null, 10, "the node's hello");
+                    Await.until(Duration.ofSeconds(10), "the node's hello", () -> r.nonce != null);
                     assertTrue(!Arrays.equals(r.nonce, honest.nonce), "a fresh nonce per connection");
                     r.sendProof(original);
-                    await(() -> r.closedByNode, 10, "the node dropping a replayed proof");
+                    Await.until(Duration.ofSeconds(10), "the node dropping a replayed proof", () -> r.closedByNode);
                 }
                 // a signature that does not verify at all
                 try (RawPeer liar = new RawPeer(s.address(), s.infoHash(), true)) {
                     liar.hello();
-                    await(() -> liar.nonce != null, 10, "the node's hello");
+                    Await.until(Duration.ofSeconds(10), "the node's hello", () -> liar.nonce != null);
                     liar.sendProof(new byte[64]);
-                    await(() -> liar.closedByNode, 10, "the node dropping a bad proof");
+                    Await.until(Duration.ofSeconds(10), "the node dropping a bad proof", () -> liar.closedByNode);
                 }
                 // no proof: still connected, served as a plain peer, not flagged
                 assertTrue(!silent.closedByNode, "a peer that sent no proof was dropped");
@@ -353,10 +337,7 @@ class ChiralProofTest {
                     p.hello();
                 }
                 // two choke rounds; stops early when (as before issue 10) every one of them is unchoked
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(22);
-                while (System.nanoTime() < deadline && unchoked(peers) < peers.size()) {
-                    Thread.sleep(200);
-                }
+                Await.within(Duration.ofSeconds(22), Duration.ofMillis(200), () -> unchoked(peers) == peers.size());
                 long unprovenUnchoked = unchoked(peers);
                 long rssUnproven = settledRss(pid);
                 System.out.printf("48 unproven chiral peers: %d unchoked, RSS %d -> %d MiB%n", unprovenUnchoked,
@@ -371,7 +352,7 @@ class ChiralProofTest {
                     p.close();
                 }
                 peers.clear();
-                await(() -> a.run("--json", "peers", s.btih()).ok().jsonArray().isEmpty(), 20, "the first peers gone");
+                Await.until(Duration.ofSeconds(20), "the first peers gone", () -> a.api("peers/" + s.btih()).getAsJsonArray().isEmpty());
                 List<RawPeer> proven = new ArrayList<>();
                 for (int i = 0; i < 48; i++) {
                     RawPeer p = new RawPeer(s.address(), s.infoHash(), true);
@@ -382,7 +363,7 @@ class ChiralProofTest {
                     p.prove();
                 }
                 // the fast lane holds 8 a torrent (keys are free), the slots and the optimistic unchoke the others
-                await(() -> unchoked(proven) >= FAST_LANE, 25, "the fast lane's proven peers unchoked");
+                Await.until(Duration.ofSeconds(25), "the fast lane's proven peers unchoked", () -> unchoked(proven) >= FAST_LANE);
                 long provenUnchoked = unchoked(proven);
                 assertTrue(provenUnchoked <= FAST_LANE + SLOTS_AND_OPTIMISTIC + 3, provenUnchoked + " proven peers unchoked");
                 long rssProven = settledRss(pid);
@@ -391,8 +372,8 @@ class ChiralProofTest {
                 // before issue 10 each such peer pinned ~4.6 MiB (48 peers: +223 MB); now 1 MiB a peer, 32 MiB in all
                 assertTrue(rssProven - before < 160 * 1024, "RSS grew by " + (rssProven - before) / 1024 + " MiB");
                 // the unchoked ones read none of the blocks they asked for: dropped after a minute, freeing their share
-                await(() -> a.run("--json", "peers", s.btih()).ok().jsonArray().size() <= proven.size() - provenUnchoked,
-                        100, "the peers that read nothing dropped");
+                Await.until(Duration.ofSeconds(100), "the peers that read nothing dropped",
+                        () -> a.api("peers/" + s.btih()).getAsJsonArray().size() <= proven.size() - provenUnchoked);
                 assertEquals(0, a.run("id").exit(), "the node stays manageable");
             } finally {
                 for (RawPeer p : peers) {
@@ -420,15 +401,13 @@ class ChiralProofTest {
 
     /** RSS once it stops growing (two readings a second apart within 2 MiB), at most 15 s. */
     private static long settledRss(long pid) throws Exception {
-        long last = rssKiB(pid);
-        for (int i = 0; i < 15; i++) {
-            Thread.sleep(1000);
+        long[] last = {rssKiB(pid)};
+        Await.within(Duration.ofSeconds(15), Duration.ofSeconds(1), () -> {
             long now = rssKiB(pid);
-            if (Math.abs(now - last) < 2048) {
-                return now;
-            }
-            last = now;
-        }
-        return last;
+            boolean settled = Math.abs(now - last[0]) < 2048;
+            last[0] = now;
+            return settled;
+        });
+        return last[0];
     }
 }

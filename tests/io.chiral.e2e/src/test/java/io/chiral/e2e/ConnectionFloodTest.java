@@ -179,18 +179,15 @@ class ConnectionFloodTest {
             double idSeconds = (System.nanoTime() - t) / 1e9;
             int heldNow = held(flood).values().stream().mapToInt(Integer::intValue).sum();
             // the half-written requests are dropped at their deadline
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            int stillOpen = heldNow;
-            while (stillOpen > 0 && System.nanoTime() < deadline) {
-                Thread.sleep(250);
-                stillOpen = held(flood).values().stream().mapToInt(Integer::intValue).sum();
-            }
+            int[] stillOpen = {heldNow};
+            Await.within(Duration.ofSeconds(20), Duration.ofMillis(250),
+                    () -> (stillOpen[0] = held(flood).values().stream().mapToInt(Integer::intValue).sum()) == 0);
             System.out.printf("CONTROL FLOOD FIGURES: 200 half-written requests, %d held while chiral id ran; id %.2f s"
-                    + " (exit %d); %d still open %.1f s later%n", heldNow, idSeconds, id.exit(), stillOpen,
+                    + " (exit %d); %d still open %.1f s later%n", heldNow, idSeconds, id.exit(), stillOpen[0],
                     (System.nanoTime() - t) / 1e9);
             assertEquals(0, id.exit(), "chiral id with 200 half-written control requests: " + id.err() + id.out());
             assertTrue(idSeconds < 10, "chiral id took " + idSeconds + " s");
-            assertEquals(0, stillOpen, "half-written control requests still open after their deadline");
+            assertEquals(0, stillOpen[0], "half-written control requests still open after their deadline");
         } finally {
             closeAll(flood);
         }

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -55,16 +55,11 @@ class DhtDiscoveryTest {
         assertEquals(cid, b.run("add", copy.toString()).ok().lastLine());
 
         // both provider records reach the DHT (publishing is asynchronous)
-        JsonObject found = null;
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            found = c.run("--json", "dht", "find", cid).ok().json();
-            if (found.getAsJsonArray("providers").size() == 2 && found.has("file")) {
-                break;
-            }
-            Thread.sleep(500);
-        }
-        assertEquals(2, found.getAsJsonArray("providers").size(), "providers: " + found);
+        JsonObject query = new JsonObject();
+        query.addProperty("cid", cid);
+        JsonObject found = Await.until(Duration.ofSeconds(60), "both providers and the file record in the DHT",
+                () -> c.api("dht/find", query).getAsJsonObject(),
+                f -> f.getAsJsonArray("providers").size() == 2 && f.has("file"));
         JsonObject file = found.getAsJsonObject("file");
         assertEquals("holiday-video.bin", file.get("name").getAsString());
         assertEquals(size, file.get("size").getAsLong());

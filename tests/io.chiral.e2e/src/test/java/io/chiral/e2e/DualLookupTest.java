@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -93,18 +93,11 @@ class DualLookupTest {
         }
     }
 
-    /** What {@code dht get KEY} on {@code node} prints, once it satisfies {@code done} or after 30 s. */
+    /** The records under {@code KEY} that {@code node} finds in the DHT (as JSON text) once they satisfy {@code done}. */
     private static String awaitRecords(Node node, String key, java.util.function.Predicate<String> done) throws Exception {
-        String records = "";
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (System.nanoTime() < deadline && !done.test(records)) {
-            Node.Result r = node.run("dht", "get", key);
-            records = r.out() + r.err();
-            if (!done.test(records)) {
-                Thread.sleep(300);
-            }
-        }
-        return records;
+        JsonObject query = new JsonObject();
+        query.addProperty("key", key);
+        return Await.until(Duration.ofSeconds(30), "records under " + key, () -> node.api("dht/get", query).toString(), done);
     }
 
     /** Peers from BitTorrent's mainline DHT: the seeder announces there, the magnet link's node finds it there. */

@@ -11,6 +11,7 @@ import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -77,12 +78,8 @@ class IdlePeersTest {
                     }
                 }
             }, 0, 5, TimeUnit.SECONDS);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            int held = 0;
-            while (held < 50 && System.nanoTime() < deadline) {
-                Thread.sleep(200);
-                held = seeder.run("--json", "peers", btih).ok().jsonArray().size();
-            }
+            int held = Await.until(Duration.ofSeconds(30), "the flood to fill the torrent's peer slots",
+                    () -> seeder.api("peers/" + btih).getAsJsonArray().size(), n -> n >= 50);
             assertEquals(50, held, "the flood fills the torrent's 50 peer slots");
 
             // a real leecher still gets the file, within a bounded time

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -202,32 +203,26 @@ class MultiSourceTest {
 
         /** Waits until the downloader sees every seeder's provider record in the DHT (publishing is asynchronous). */
         private void awaitProviders(int count) throws Exception {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            int seen = 0;
-            while (System.nanoTime() < deadline) {
-                seen = leecher.run("--json", "dht", "find", cid).ok().json().getAsJsonArray("providers").size();
-                if (seen == count) {
-                    log("the DHT lists " + seen + " providers");
-                    return;
-                }
-                Thread.sleep(300);
+            JsonObject query = new JsonObject();
+            query.addProperty("cid", cid);
+            try {
+                int seen = Await.until(Duration.ofSeconds(60), count + " providers in the DHT",
+                        () -> leecher.api("dht/find", query).getAsJsonObject().getAsJsonArray("providers").size(), n -> n == count);
+                log("the DHT lists " + seen + " providers");
+            } catch (AssertionError e) {
+                fail(e.getMessage() + "\n" + leecher.tail());
             }
-            fail("the DHT lists " + seen + " of " + count + " providers after 60 s\n" + leecher.tail());
         }
 
         /** The node's HTTP address once its transport is up (one client call when it is, as usual by now). */
         private static String awaitHttpAddress(Node n) throws Exception {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (true) {
+            return Await.until(Duration.ofSeconds(60), "the HTTP address of " + n.data, () -> {
                 try {
                     return n.httpAddress();
                 } catch (AssertionError e) {
-                    if (System.nanoTime() > deadline) {
-                        throw e;
-                    }
-                    Thread.sleep(200);
+                    return null; // no HTTP transport yet
                 }
-            }
+            }, a -> a != null);
         }
 
         private List<Node> all(Node l) {
@@ -267,23 +262,24 @@ class MultiSourceTest {
         /** Waits until {@code seeder} has delivered verified bytes to the running download; returns its progress. */
         JsonObject awaitBytesFrom(Node seeder) throws Exception {
             String label = label(seeder);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (System.nanoTime() < deadline) {
-                JsonObject t = leecher.transfer(cid);
-                if (t != null) {
-                    if (!t.get("state").getAsString().equals("DOWNLOADING") && !t.get("state").getAsString().equals("RESOLVING")) {
-                        fail("the download ended before " + label + " delivered anything: " + t);
+            JsonObject t;
+            try {
+                t = Await.until(Duration.ofSeconds(60), "verified bytes from " + label, () -> leecher.transfer(cid), x -> {
+                    if (x == null) {
+                        return false;
                     }
-                    JsonElement b = t.getAsJsonObject("bytesPerSource").get(label);
-                    if (b != null && b.getAsLong() > 0) {
-                        log(label + " has delivered " + b.getAsLong() + " bytes, " + t.get("verifiedBytes").getAsLong()
-                                + " verified in all");
-                        return t;
+                    if (!x.get("state").getAsString().equals("DOWNLOADING") && !x.get("state").getAsString().equals("RESOLVING")) {
+                        fail("the download ended before " + label + " delivered anything: " + x);
                     }
-                }
-                Thread.sleep(100);
+                    JsonElement b = x.getAsJsonObject("bytesPerSource").get(label);
+                    return b != null && b.getAsLong() > 0;
+                });
+            } catch (AssertionError e) {
+                throw new AssertionError(e.getMessage() + "\n" + leecher.tail(), e);
             }
-            throw new AssertionError(label + " delivered nothing within 60 s\n" + leecher.tail());
+            log(label + " has delivered " + t.getAsJsonObject("bytesPerSource").get(label).getAsLong() + " bytes, "
+                    + t.get("verifiedBytes").getAsLong() + " verified in all");
+            return t;
         }
 
         /** Waits for the background {@code get} to end and returns its JSON summary. */

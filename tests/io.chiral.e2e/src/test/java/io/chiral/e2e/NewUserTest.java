@@ -115,13 +115,8 @@ class NewUserTest {
             // the line as printed is a valid --bootstrap, and so is the bracketed IPv6 form
             String port = dht.get(0).substring(dht.get(0).lastIndexOf(':') + 1);
             try (Node b = Node.start(tmp.resolve("b"), "--bootstrap", dht.get(0) + ",[::1]:" + port)) {
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                String peers = "";
-                while (System.nanoTime() < deadline && !peers.contains(":" + port)) {
-                    peers = b.run("dht", "peers").ok().out();
-                    Thread.sleep(200);
-                }
-                assertTrue(peers.contains("127.0.0.1:" + port), "b did not join through a's printed address:\n" + peers);
+                Await.until(Duration.ofSeconds(30), "b to join through a's printed address",
+                        () -> b.api("dht/peers").toString(), peers -> peers.contains("127.0.0.1:" + port));
             }
         }
     }
@@ -162,18 +157,13 @@ class NewUserTest {
             var lines = new java.io.BufferedReader(new java.io.InputStreamReader(holder.getInputStream()));
             long pid = Long.parseLong(lines.readLine().strip());
             Node client = Node.client(data);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (client.run("id").exit() != 0) {
-                assertTrue(System.nanoTime() < deadline, "the daemon did not come up");
-                Thread.sleep(200);
-            }
+            Await.until(Duration.ofSeconds(60), "the daemon to come up", () -> client.api("id") != null);
             sh("kill", "-9", Long.toString(pid));
             Path stat = Path.of("/proc/" + pid + "/stat");
-            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!Files.readString(stat).substring(Files.readString(stat).lastIndexOf(')') + 2).startsWith("Z")) {
-                assertTrue(System.nanoTime() < deadline, "the killed daemon did not become a zombie");
-                Thread.sleep(50);
-            }
+            Await.until(Duration.ofSeconds(30), "the killed daemon to become a zombie", () -> {
+                String st = Files.readString(stat);
+                return st.substring(st.lastIndexOf(')') + 2);
+            }, st -> st.startsWith("Z"));
             try (Node n = Node.start(data)) {
                 n.run("id").ok();
             }

@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.net.HttpURLConnection;
+import java.net.Proxy;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +17,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 
@@ -114,29 +120,65 @@ final class Node implements AutoCloseable {
 
     /** Waits until the daemon answers on its control channel. */
     void awaitUp() throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
+        Await.until(Duration.ofSeconds(60), "the daemon of " + data + " to answer", () -> {
             if (!process.isAlive()) {
                 fail("daemon exited with " + process.exitValue() + ":\n" + tail());
             }
-            if (Files.exists(data.resolve("config/control.json")) && run("id").exit() == 0) {
-                return;
-            }
-            Thread.sleep(200);
-        }
-        fail("daemon did not come up in 60 s:\n" + tail());
+            return api("id") != null;
+        });
     }
 
-    /** Waits until {@code chiral protocols} lists {@code name} (components activate asynchronously). */
+    /** Waits until the node lists protocol {@code name} (components activate asynchronously). */
     void awaitProtocol(String name) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (System.nanoTime() < deadline) {
-            if (protocols().lines().anyMatch(l -> l.startsWith(name + " "))) {
-                return;
-            }
-            Thread.sleep(200);
+        try {
+            Await.until(Duration.ofSeconds(30), "protocol " + name, () -> api("protocols").getAsJsonArray(),
+                    list -> list.asList().stream().anyMatch(p -> p.getAsJsonObject().get("name").getAsString().equals(name)));
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "\n" + tail(), e);
         }
-        fail("protocol " + name + " did not appear; protocols: " + protocols() + "\n" + tail());
+    }
+
+    /**
+     * GETs {@code /api/v0/PATH} of the daemon's control channel in this JVM, as {@code ./chiral} does (port from
+     * {@code DIR/config/control.json}, bearer token from {@code DIR/config/control.token}): for polling, which must
+     * not start a JVM per poll. Tests of what a user sees run the real command with {@link #run}.
+     */
+    JsonElement api(String path) throws IOException {
+        return api(path, null);
+    }
+
+    /** Like {@link #api(String)}; POSTs {@code body} unless it is null. */
+    JsonElement api(String path, JsonObject body) throws IOException {
+        Path config = data.resolve("config");
+        int port = JsonParser.parseString(Files.readString(config.resolve("control.json"))).getAsJsonObject()
+                .get("port").getAsInt();
+        String token = Files.readString(config.resolve("control.token")).strip();
+        HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + "/api/v0/" + path).toURL()
+                .openConnection(Proxy.NO_PROXY);
+        try {
+            c.setConnectTimeout(5000);
+            c.setReadTimeout(60_000);
+            c.setRequestProperty("Authorization", "Bearer " + token);
+            c.setRequestProperty("Accept", "application/json");
+            if (body != null) {
+                c.setRequestMethod("POST");
+                c.setDoOutput(true);
+                c.setRequestProperty("Content-Type", "application/json; charset=utf-8");
+                try (var out = c.getOutputStream()) {
+                    out.write(body.toString().getBytes(StandardCharsets.UTF_8));
+                }
+            }
+            int status = c.getResponseCode();
+            try (InputStream in = status >= 400 ? c.getErrorStream() : c.getInputStream()) {
+                String answer = in == null ? "" : new String(in.readAllBytes(), StandardCharsets.UTF_8);
+                if (status != 200) {
+                    throw new IOException(path + " answered HTTP " + status + ": " + answer);
+                }
+                return JsonParser.parseString(answer);
+            }
+        } finally {
+            c.disconnect();
+        }
     }
 
     String protocols() throws Exception {
@@ -144,37 +186,39 @@ final class Node implements AutoCloseable {
         return r.exit() == 0 && !r.out().contains("no protocols") ? r.out().strip() : "";
     }
 
-    /** This node's HTTP address (127.0.0.1:PORT) from {@code chiral id}. */
+    /** This node's HTTP address (127.0.0.1:PORT) from its {@code id}. */
     String httpAddress() throws Exception {
-        for (String line : run("id").ok().out().split("\n")) {
-            String[] parts = line.strip().split("\\s+");
-            if (parts.length == 2 && parts[0].equals("http") && parts[1].startsWith("127.0.0.1:")) {
-                return parts[1];
-            }
-        }
-        throw new AssertionError("node has no http address:\n" + run("id").out());
+        return address("http");
     }
 
-    /** This node's BitTorrent address (127.0.0.1:PORT) from {@code chiral id}. */
+    /** This node's BitTorrent address (127.0.0.1:PORT) from its {@code id}. */
     String btAddress() throws Exception {
-        for (String line : run("id").ok().out().split("\n")) {
-            String[] parts = line.strip().split("\\s+");
-            if (parts.length == 2 && parts[0].equals("bittorrent") && parts[1].startsWith("127.0.0.1:")) {
-                return parts[1];
+        return address("bittorrent");
+    }
+
+    private String address(String protocol) throws Exception {
+        JsonObject id = api("id").getAsJsonObject();
+        for (JsonElement e : id.getAsJsonArray("addresses")) {
+            JsonObject a = e.getAsJsonObject();
+            if (a.get("protocol").getAsString().equals(protocol) && a.get("address").getAsString().startsWith("127.0.0.1:")) {
+                return a.get("address").getAsString();
             }
         }
-        throw new AssertionError("node has no bittorrent address:\n" + run("id").out());
+        throw new AssertionError("node has no " + protocol + " address: " + id);
     }
 
     /** This node's UDP address (127.0.0.1:PORT) in the given DHT ({@code chiral} or {@code mainline}). */
     String dhtAddress(String network) throws Exception {
-        for (var e : run("--json", "id").ok().json().getAsJsonArray("dht")) {
-            JsonObject o = e.getAsJsonObject();
-            if (o.get("network").getAsString().equals(network)) {
-                return o.get("address").getAsString();
+        JsonObject id = api("id").getAsJsonObject();
+        if (id.has("dht")) {
+            for (JsonElement e : id.getAsJsonArray("dht")) {
+                JsonObject o = e.getAsJsonObject();
+                if (o.get("network").getAsString().equals(network)) {
+                    return o.get("address").getAsString();
+                }
             }
         }
-        throw new AssertionError("node has no " + network + " DHT:\n" + run("id").out());
+        throw new AssertionError("node has no " + network + " DHT: " + id);
     }
 
     Result run(String... args) throws Exception {
@@ -213,18 +257,24 @@ final class Node implements AutoCloseable {
         }
     }
 
-    /** This node's transfer of {@code cid} from {@code chiral transfers --json}, or null while it has none. */
+    /**
+     * This node's transfer with CID or id (e.g. a BitTorrent info-hash) {@code cid} from its transfer list, or null
+     * while it has none (or does not answer).
+     */
     JsonObject transfer(String cid) throws Exception {
-        Result r = run("--json", "transfers");
-        if (r.exit() != 0) {
+        JsonElement e;
+        try {
+            e = api("transfers");
+        } catch (IOException | com.google.gson.JsonParseException ex) {
             return null;
         }
-        com.google.gson.JsonElement e = JsonParser.parseString(r.out());
-        com.google.gson.JsonArray arr = e.isJsonArray() ? e.getAsJsonArray() : e.getAsJsonObject().getAsJsonArray("transfers");
-        for (com.google.gson.JsonElement t : arr) {
+        JsonArray arr = e.isJsonArray() ? e.getAsJsonArray() : e.getAsJsonObject().getAsJsonArray("transfers");
+        for (JsonElement t : arr) {
             JsonObject o = t.getAsJsonObject();
-            if (cid.equals(o.get("cid").getAsString())) {
-                return o;
+            for (String key : List.of("cid", "id")) {
+                if (o.has(key) && o.get(key).isJsonPrimitive() && cid.equals(o.get(key).getAsString())) {
+                    return o;
+                }
             }
         }
         return null;

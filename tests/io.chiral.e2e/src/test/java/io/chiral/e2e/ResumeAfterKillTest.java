@@ -3,18 +3,17 @@ package io.chiral.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.BitSet;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 
 /** kill -9 of the downloading daemon mid-transfer; after a restart the download resumes from its verified chunks. */
 class ResumeAfterKillTest {
@@ -38,15 +37,13 @@ class ResumeAfterKillTest {
             Process client = new ProcessBuilder(Node.CHIRAL.toString(), "--data", leecher.data.toString(), "get", cid,
                     "--from", from, "-o", out.toString()).redirectErrorStream(true)
                     .redirectOutput(tmp.resolve("client.log").toFile()).start();
-            long seen = 0;
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (seen < SIZE / 5 && System.nanoTime() < deadline) {
-                Thread.sleep(100);
-                seen = verifiedBytes(leecher, cid);
-            }
-            assertTrue(seen >= SIZE / 5 && seen < SIZE, "download should be under way, verified " + seen);
-            Thread.sleep(1500); // let a checkpoint of what was verified by now reach the disk
+            long seen = Await.until(Duration.ofSeconds(60), "a fifth of the download verified",
+                    () -> verifiedBytes(leecher, cid), v -> v >= SIZE / 5);
+            assertTrue(seen < SIZE, "download should be under way, verified " + seen);
             long beforeKill = verifiedBytes(leecher, cid);
+            // the kill comes once a checkpoint on disk vouches for what was verified by now
+            Await.until(Duration.ofSeconds(10), "a checkpoint of the " + beforeKill + " bytes verified",
+                    () -> checkpointedBytes(leecher, cid), c -> c >= beforeKill);
             leecher.kill9();
             client.destroyForcibly();
             assertTrue(beforeKill < SIZE, "download finished before the kill: the seeder's rate limit did not hold");
@@ -71,18 +68,22 @@ class ResumeAfterKillTest {
     }
 
     static long verifiedBytes(Node n, String cid) throws Exception {
-        Node.Result r = n.run("--json", "transfers");
-        if (r.exit() != 0) {
+        JsonObject t = n.transfer(cid);
+        return t == null ? 0 : t.get("verifiedBytes").getAsLong();
+    }
+
+    /**
+     * The bytes that the checkpoint on disk ({@code store/CID.bitmap}: "CHBM1", the chunk count, the bits of the
+     * verified chunks) vouches for; SIZE is a whole number of chunks.
+     */
+    static long checkpointedBytes(Node n, String cid) throws Exception {
+        Path bitmap = n.data.resolve("store").resolve(cid + ".bitmap");
+        if (!Files.exists(bitmap)) {
             return 0;
         }
-        JsonElement e = JsonParser.parseString(r.out());
-        JsonArray arr = e.isJsonArray() ? e.getAsJsonArray() : e.getAsJsonObject().getAsJsonArray("transfers");
-        for (JsonElement t : arr) {
-            JsonObject o = t.getAsJsonObject();
-            if (cid.equals(o.get("cid").getAsString())) {
-                return o.get("verifiedBytes").getAsLong();
-            }
-        }
-        return 0;
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(bitmap));
+        b.position(5);
+        int chunks = b.getInt();
+        return BitSet.valueOf(b).cardinality() * (SIZE / chunks);
     }
 }

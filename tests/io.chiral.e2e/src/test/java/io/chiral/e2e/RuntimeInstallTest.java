@@ -9,6 +9,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -107,15 +108,15 @@ class RuntimeInstallTest {
 
     static void assertPortClosed(String hostPort) throws Exception {
         int port = Integer.parseInt(hostPort.substring(hostPort.lastIndexOf(':') + 1));
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (System.nanoTime() < deadline) {
+        // while it still listens, the bundle may be stopping
+        Await.within(Duration.ofSeconds(10), Duration.ofMillis(200), () -> {
             try (Socket s = new Socket()) {
                 s.connect(new InetSocketAddress("127.0.0.1", port), 1000);
-                Thread.sleep(200); // still listening: the bundle may be stopping
+                return false;
             } catch (ConnectException e) {
-                return;
+                return true;
             }
-        }
+        });
         assertThrows(ConnectException.class, () -> {
             try (Socket s = new Socket()) {
                 s.connect(new InetSocketAddress("127.0.0.1", port), 1000);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
@@ -37,17 +38,9 @@ class TorrentSourcesTest {
             Process waiting = new ProcessBuilder(Node.CHIRAL.toString(), "--data", n.data.toString(), "get", magnet,
                     "--source-timeout", "10m", "-o", tmp.resolve("out").toString()).redirectErrorStream(true)
                     .redirectOutput(tmp.resolve("client.log").toFile()).start();
-            JsonObject t = null;
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (System.nanoTime() < deadline) {
-                t = transfer(n, btih);
-                if (t != null && t.has("status") && !t.get("status").isJsonNull()
-                        && t.get("status").getAsString().contains("1 failed")) {
-                    break;
-                }
-                Thread.sleep(200);
-            }
-            assertNotNull(t, "the transfer is listed");
+            JsonObject t = Await.until(Duration.ofSeconds(60), "a status naming the failed tracker", () -> transfer(n, btih),
+                    x -> x != null && x.has("status") && !x.get("status").isJsonNull()
+                            && x.get("status").getAsString().contains("1 failed"));
             String status = t.has("status") && !t.get("status").isJsonNull() ? t.get("status").getAsString() : "";
             assertTrue(status.startsWith("waiting for peers: 1 tracker tried (1 failed), 0 DHT nodes asked, 0 peers known, "
                     + "0 connected, 0 banned"), "status says what was tried: " + t);
@@ -136,29 +129,18 @@ class TorrentSourcesTest {
             Process client = new ProcessBuilder(Node.CHIRAL.toString(), "--data", leecher.data.toString(), "get",
                     torrent.toString(), "--from", seeder.btAddress(), "-o", out.toString()).redirectErrorStream(true)
                     .redirectOutput(tmp.resolve("client.log").toFile()).start();
-            long seen = 0;
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (seen < size / 8 && System.nanoTime() < deadline) {
-                Thread.sleep(200);
+            long seen = Await.until(Duration.ofSeconds(60), "an eighth of the download verified", () -> {
                 JsonObject t = transfer(leecher, btih);
-                seen = t == null ? 0 : t.get("verifiedBytes").getAsLong();
-            }
-            assertTrue(seen >= size / 8 && seen < size, "download under way, verified " + seen);
+                return t == null ? 0 : t.get("verifiedBytes").getAsLong();
+            }, v -> v >= size / 8);
+            assertTrue(seen < size, "download under way, verified " + seen);
             leecher.kill9();
             client.destroyForcibly();
 
             leecher.launch(); // same data dir and flags; nobody names the seeder again
             leecher.awaitProtocol("bittorrent");
-            JsonObject t = null;
-            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
-            while (System.nanoTime() < deadline) {
-                t = transfer(leecher, btih);
-                if (t != null && FINAL.contains(t.get("state").getAsString())) {
-                    break;
-                }
-                Thread.sleep(500);
-            }
-            assertNotNull(t);
+            JsonObject t = Await.until(Duration.ofSeconds(90), "the restarted transfer to end", () -> transfer(leecher, btih),
+                    x -> x != null && FINAL.contains(x.get("state").getAsString()));
             assertEquals("COMPLETED", t.get("state").getAsString(), "the restarted transfer went on from the --from peer: "
                     + t + "\n" + leecher.tail());
             assertEquals(-1L, Files.mismatch(file, Path.of(t.get("output").getAsString())));
@@ -170,18 +152,6 @@ class TorrentSourcesTest {
 
     /** The transfer with this id (a BitTorrent info-hash) from {@code chiral --json transfers}, or null. */
     static JsonObject transfer(Node n, String id) throws Exception {
-        Node.Result r = n.run("--json", "transfers");
-        if (r.exit() != 0) {
-            return null;
-        }
-        JsonElement e = JsonParser.parseString(r.out());
-        var arr = e.isJsonArray() ? e.getAsJsonArray() : e.getAsJsonObject().getAsJsonArray("transfers");
-        for (JsonElement x : arr) {
-            JsonObject o = x.getAsJsonObject();
-            if (id.equals(o.get("id").getAsString())) {
-                return o;
-            }
-        }
-        return null;
+        return n.transfer(id);
     }
 }
